@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "auth/token_service.h"
+#include "common/error.h"
+#include "core/events.h"
+#include "core/instance_service.h"
+#include "core/operations.h"
+
+namespace vireo {
+
+struct ApiServerOptions {
+  std::string unix_socket;        // e.g. /run/vireo/vireo.sock; local root is admin
+  std::string https_address;      // "host:port"; empty disables HTTPS; port 0 picks one
+  std::string tls_cert_path;      // generated self-signed on first start if absent
+  std::string tls_key_path;
+  size_t max_body_bytes = 1 << 20;  // larger requests get 413
+  std::string version = "0.1.0";
+};
+
+// What the handlers call. The API holds no business logic of its own.
+struct ApiServices {
+  InstanceService* instances = nullptr;
+  OperationManager* operations = nullptr;
+  EventBus* events = nullptr;
+  TokenService* tokens = nullptr;
+  std::string accelerator;         // for GET /1.0 and /1.0/resources
+  std::string accelerator_reason;
+};
+
+class ApiServer {
+ public:
+  static Result<std::unique_ptr<ApiServer>> Create(ApiServerOptions options, ApiServices services);
+  virtual ~ApiServer() = default;
+  // Binds the listeners and serves on background threads.
+  [[nodiscard]] virtual Status Start() = 0;
+  // Stops accepting, closes connections, joins threads.
+  virtual void Stop() = 0;
+  // The bound HTTPS port (useful when the address asked for port 0).
+  virtual int https_port() const = 0;
+};
+
+}  // namespace vireo

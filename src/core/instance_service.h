@@ -1,0 +1,72 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "core/events.h"
+#include "core/instance.h"
+#include "core/operations.h"
+#include "core/resources.h"
+#include "core/vm_engine.h"
+#include "storage/volume_pool.h"
+#include "store/store.h"
+
+namespace vireo {
+
+// A create request, as decoded from the API (sizes already parsed).
+struct DiskRequest {
+  uint64_t size_bytes = 0;  // new empty disk of this size, or
+  std::string source;       // an existing image file to copy (qcow2/raw)
+};
+struct CreateRequest {
+  std::string name;
+  int cpus = 1;
+  uint64_t memory_bytes = 256ull << 20;
+  std::string kernel, initrd, cmdline;
+  std::vector<DiskRequest> disks;
+  int nics = 1;  // user-mode NICs
+  RestartPolicy restart_policy = RestartPolicy::kNever;
+};
+
+enum class StateAction { kStart, kStop, kRestart, kPause, kResume };
+Result<StateAction> ParseStateAction(std::string_view text);
+
+// The instance lifecycle: owns the rules for what may happen in which state.
+// Synchronous methods validate and return quickly; the Begin* methods return
+// an operation that does the slow part.
+class InstanceService {
+ public:
+  struct Options {
+    int stop_timeout_s = 30;  // ACPI grace period before a kill
+  };
+  InstanceService(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events,
+                  OperationManager* ops, ResourceTracker* resources, Options options);
+  ~InstanceService();
+
+  // Re-adopts running VMs and fixes states after a vireod restart.
+  void Recover();
+
+  [[nodiscard]] Result<std::vector<Instance>> List();
+  [[nodiscard]] Result<Instance> Get(const std::string& name);
+  // Validates synchronously (bad input returns an error and changes
+  // nothing), then creates disks in an operation.
+  [[nodiscard]] Result<Operation> BeginCreate(const CreateRequest& request);
+  [[nodiscard]] Result<Operation> BeginStateChange(const std::string& name, StateAction action,
+                                                   bool force, int timeout_s);
+  // Refused while running unless force (which kills it first).
+  [[nodiscard]] Result<Operation> BeginDelete(const std::string& name, bool force);
+  // Path of the serial log and socket, for consoles.
+  [[nodiscard]] Result<VmPaths> Paths(const std::string& name);
+  Json HostResources();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vireo

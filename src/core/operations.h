@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "core/events.h"
+
+namespace vireo {
+
+enum class OperationStatus { kRunning, kSuccess, kFailure };
+std::string_view ToString(OperationStatus status);
+
+// A snapshot of a long-running action (Incus "operation").
+struct Operation {
+  std::string id;
+  std::string description;  // "Starting instance"
+  OperationStatus status = OperationStatus::kRunning;
+  std::string error;        // set on kFailure
+  std::string error_code;   // stable ErrorCode name on kFailure
+  Json resources = Json::object();  // {"instances":["/1.0/instances/x"]}
+  Json metadata = Json::object();   // result, set on kSuccess
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+Json ToJson(const Operation& op);
+
+// Runs operations on their own threads and keeps their outcome for a while.
+class OperationManager {
+ public:
+  using Work = std::function<Result<Json>()>;
+  explicit OperationManager(EventBus* events) : events_(events) {}
+  ~OperationManager();  // joins running operations
+
+  // Starts work on a new thread; returns the operation as it is now.
+  Operation Start(std::string description, Json resources, Work work);
+  Result<Operation> Get(const std::string& id) const;
+  std::vector<Operation> List() const;
+  // Waits until the operation finishes or the timeout passes; returns its state.
+  Result<Operation> Wait(const std::string& id, std::chrono::milliseconds timeout) const;
+
+ private:
+  void Finish(const std::string& id, Result<Json> result);
+  void Prune();  // forgets finished operations older than a retention period
+  EventBus* events_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::map<std::string, Operation> ops_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace vireo
