@@ -38,7 +38,7 @@ class OperationManager {
  public:
   using Work = std::function<Result<Json>()>;
   explicit OperationManager(EventBus* events) : events_(events) {}
-  ~OperationManager();  // joins running operations
+  ~OperationManager();  // waits for running operations
 
   // Starts work on a new thread; returns the operation as it is now.
   Operation Start(std::string description, Json resources, Work work);
@@ -54,7 +54,7 @@ class OperationManager {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::map<std::string, Operation> ops_;
-  std::vector<std::thread> threads_;
+  int workers_ = 0;  // operation threads still running
 };
 
 }  // namespace vireo

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "api/router.h"
+#include "api/server.h"
+
+namespace vireo {
+
+// QEMU's serial chardev serves one client at a time; a second console would
+// hang silently, so the API refuses it instead.
+class ConsoleClaims {
+ public:
+  bool TryClaim(const std::string& instance);
+  void Release(const std::string& instance);
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> active_;
+};
+
+// What every handler may use. Owned by the server, outlives all requests.
+struct HandlerContext {
+  ApiServices services;
+  std::string version;
+  std::atomic<bool> stopping{false};
+  ConsoleClaims consoles;
+};
+
+using ContextHandler = ApiResponse (*)(HandlerContext*, ApiRequest&);
+inline Handler Bind(HandlerContext* ctx, ContextHandler fn) {
+  return [ctx, fn](ApiRequest& request) { return fn(ctx, request); };
+}
+
+// GET /1.0, GET /1.0/resources, GET /1.0/events.
+void RegisterSystemRoutes(Router& router, HandlerContext* ctx);
+// /1.0/instances and below, including the console.
+void RegisterInstanceRoutes(Router& router, HandlerContext* ctx);
+// /1.0/operations and below.
+void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
+// /1.0/tokens and below.
+void RegisterTokenRoutes(Router& router, HandlerContext* ctx);
+
+}  // namespace vireo

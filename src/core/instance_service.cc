@@ -1,0 +1,211 @@
+#include "core/instance_service.h"
+
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+#include "common/log.h"
+#include "core/instance_lifecycle.h"
+#include "core/validation.h"
+
+namespace vireo {
+
+namespace {
+
+int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
+
+std::string RandomHexId(size_t bytes) {
+  std::random_device rd;
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < bytes; ++i) {
+    auto b = static_cast<unsigned>(rd()) & 0xff;
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+std::string RandomMac() {
+  std::string hex = RandomHexId(3);
+  return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
+}
+
+Json InstanceResources(const std::string& name) {
+  return {{"instances", Json::array({"/1.0/instances/" + name})}};
+}
+
+}  // namespace
+
+Result<StateAction> ParseStateAction(std::string_view text) {
+  if (text == "start") return StateAction::kStart;
+  if (text == "stop") return StateAction::kStop;
+  if (text == "restart") return StateAction::kRestart;
+  if (text == "pause" || text == "freeze") return StateAction::kPause;
+  if (text == "resume" || text == "unfreeze") return StateAction::kResume;
+  return Err(ErrorCode::kInvalidArgument,
+             "unknown action '" + std::string(text) +
+                 "' (expected start, stop, restart, pause or resume)");
+}
+
+class InstanceService::Impl {
+ public:
+  Impl(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events, OperationManager* ops,
+       ResourceTracker* resources, Options options)
+      : lifecycle_(store, engine, events, resources, options.stop_timeout_s),
+        store_(store),
+        engine_(engine),
+        pool_(pool),
+        ops_(ops),
+        events_(events),
+        resources_(resources) {
+    engine_->SetEventSink([this](const VmEvent& e) { lifecycle_.OnEngineEvent(e, ops_); });
+  }
+
+  InstanceLifecycle lifecycle_;
+  Store* store_;
+  VmEngine* engine_;
+  VolumePool* pool_;
+  OperationManager* ops_;
+  EventBus* events_;
+  ResourceTracker* resources_;
+
+  Result<Json> CreateWork(CreateRequest request) {
+    Instance inst;
+    inst.id = RandomHexId(8);
+    inst.created_at = Now();
+    InstanceConfig& c = inst.config;
+    c.name = request.name;
+    c.cpus = request.cpus;
+    c.memory_bytes = request.memory_bytes;
+    c.kernel = request.kernel;
+    c.initrd = request.initrd;
+    c.cmdline = request.cmdline;
+    c.restart_policy = request.restart_policy;
+    for (int i = 0; i < request.nics; ++i)
+      c.nics.push_back({"eth" + std::to_string(i), "user", RandomMac()});
+    // Disks first, record last: a failure anywhere removes what was made, and
+    // nobody ever sees a half-created instance.
+    auto cleanup = [&] { (void)pool_->DeleteOwner(inst.id); };
+    for (size_t i = 0; i < request.disks.size(); ++i) {
+      const auto& d = request.disks[i];
+      DiskConfig disk;
+      disk.name = "disk" + std::to_string(i);
+      disk.source = d.source;
+      Result<std::string> path =
+          d.source.empty() ? pool_->CreateVolume(inst.id, disk.name, d.size_bytes)
+                           : pool_->CreateVolumeFrom(inst.id, disk.name, d.source, d.size_bytes);
+      if (!path) {
+        cleanup();
+        Error e = path.error();
+        e.WithContext("create " + disk.name);
+        return tl::unexpected(e);
+      }
+      disk.path = *path;
+      auto info = ProbeImage(disk.path);
+      disk.size_bytes = info ? info->virtual_size : d.size_bytes;
+      c.disks.push_back(std::move(disk));
+    }
+    if (auto st = store_->CreateInstance(inst); !st) {
+      cleanup();
+      return tl::unexpected(st.error());
+    }
+    events_->Lifecycle("instance-created", c.name);
+    return ToJson(inst);
+  }
+
+  Result<Json> DeleteWork(const std::string& name, bool force) {
+    auto guard = lifecycle_.Lock(name);
+    ASSIGN_OR_RETURN(Instance inst, store_->GetInstance(name));
+    if (HoldsResources(inst.status.state) || engine_->IsRunning(name)) {
+      if (!force)
+        return Err(ErrorCode::kFailedPrecondition,
+                   "instance '" + name + "' is " + std::string(ToString(inst.status.state)) +
+                       "; stop it first or use --force");
+      inst.status.stop_requested = true;
+      TRY(store_->UpdateInstance(inst));
+      TRY(engine_->Kill(name));
+    }
+    TRY(pool_->DeleteOwner(inst.id));
+    TRY(store_->DeleteInstance(name));
+    std::error_code ec;
+    std::filesystem::remove_all(engine_->PathsFor(inst).dir, ec);
+    events_->Lifecycle("instance-deleted", name);
+    return Json::object();
+  }
+};
+
+InstanceService::InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
+                                 EventBus* events, OperationManager* ops,
+                                 ResourceTracker* resources, Options options)
+    : impl_(std::make_unique<Impl>(store, engine, pool, events, ops, resources, options)) {}
+
+InstanceService::~InstanceService() = default;
+
+void InstanceService::Recover() { impl_->lifecycle_.Recover(); }
+
+Result<std::vector<Instance>> InstanceService::List() { return impl_->store_->ListInstances(); }
+
+Result<Instance> InstanceService::Get(const std::string& name) {
+  TRY(ValidateInstanceName(name));
+  return impl_->store_->GetInstance(name);
+}
+
+Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
+  TRY(ValidateCreateRequest(request));
+  InstanceConfig probe;
+  probe.name = request.name;
+  probe.cpus = request.cpus;
+  probe.memory_bytes = request.memory_bytes;
+  TRY(impl_->resources_->CheckFits(probe));
+  auto existing = impl_->store_->GetInstance(request.name);
+  if (existing)
+    return Err(ErrorCode::kAlreadyExists, "instance '" + request.name + "' already exists");
+  if (existing.error().code() != ErrorCode::kNotFound) return tl::unexpected(existing.error());
+  return impl_->ops_->Start("Creating instance", InstanceResources(request.name),
+                            [this, request] { return impl_->CreateWork(request); });
+}
+
+Result<Operation> InstanceService::BeginStateChange(const std::string& name, StateAction action,
+                                                    bool force, int timeout_s) {
+  ASSIGN_OR_RETURN(Instance inst, Get(name));
+  // Refuse illegal transitions now, so the caller gets a 409 rather than a
+  // failed operation; the operation re-checks under the instance lock.
+  TRY(InstanceLifecycle::CheckTransition(inst, action));
+  static constexpr const char* kDescriptions[] = {"Starting instance", "Stopping instance",
+                                                  "Restarting instance", "Pausing instance",
+                                                  "Resuming instance"};
+  auto* lc = &impl_->lifecycle_;
+  return impl_->ops_->Start(kDescriptions[static_cast<int>(action)], InstanceResources(name),
+                            [lc, name, action, force, timeout_s]() -> Result<Json> {
+                              return lc->Apply(name, action, force, timeout_s);
+                            });
+}
+
+Result<Operation> InstanceService::BeginDelete(const std::string& name, bool force) {
+  ASSIGN_OR_RETURN(Instance inst, Get(name));
+  if (HoldsResources(inst.status.state) && !force)
+    return Err(ErrorCode::kFailedPrecondition,
+               "instance '" + name + "' is " + std::string(ToString(inst.status.state)) +
+                   "; stop it first or use --force");
+  return impl_->ops_->Start("Deleting instance", InstanceResources(name),
+                            [this, name, force] { return impl_->DeleteWork(name, force); });
+}
+
+Result<VmPaths> InstanceService::Paths(const std::string& name) {
+  ASSIGN_OR_RETURN(Instance inst, Get(name));
+  return impl_->engine_->PathsFor(inst);
+}
+
+Json InstanceService::HostResources() {
+  auto all = impl_->store_->ListInstances();
+  Json j = impl_->resources_->Describe(all ? *all : std::vector<Instance>{});
+  j["accelerator"] = impl_->engine_->Accelerator();
+  j["accelerator_reason"] = impl_->engine_->AcceleratorReason();
+  Json storage = Json::array();
+  if (auto usage = impl_->pool_->Usage()) storage.push_back(*usage);
+  j["storage"] = storage;
+  return j;
+}
+
+}  // namespace vireo

@@ -1,0 +1,143 @@
+#include "core/operations.h"
+
+
+#include <ctime>
+#include <random>
+
+namespace vireo {
+
+namespace {
+constexpr int64_t kRetentionSeconds = 3600;
+
+int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
+
+std::string NewId() {
+  // A random UUIDv4; std::random_device reads the kernel's CSPRNG here.
+  std::random_device rd;
+  unsigned char b[16];
+  for (auto& c : b) c = static_cast<unsigned char>(rd());
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
+    s.push_back(kHex[b[i] >> 4]);
+    s.push_back(kHex[b[i] & 15]);
+  }
+  return s;
+}
+}  // namespace
+
+std::string_view ToString(OperationStatus status) {
+  switch (status) {
+    case OperationStatus::kRunning: return "Running";
+    case OperationStatus::kSuccess: return "Success";
+    case OperationStatus::kFailure: return "Failure";
+  }
+  return "Failure";
+}
+
+Json ToJson(const Operation& op) {
+  int code = op.status == OperationStatus::kRunning   ? 103
+             : op.status == OperationStatus::kSuccess ? 200
+                                                      : 400;
+  return {{"id", op.id},
+          {"description", op.description},
+          {"status", ToString(op.status)},
+          {"status_code", code},
+          {"err", op.error},
+          {"code", op.error_code},
+          {"resources", op.resources},
+          {"metadata", op.metadata},
+          {"created_at", op.created_at},
+          {"updated_at", op.updated_at}};
+}
+
+OperationManager::~OperationManager() {
+  // Operation threads are detached; wait until the last one has left Finish.
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return workers_ == 0; });
+}
+
+Operation OperationManager::Start(std::string description, Json resources, Work work) {
+  Operation op;
+  op.id = NewId();
+  op.description = std::move(description);
+  op.resources = std::move(resources);
+  op.created_at = op.updated_at = Now();
+  {
+    std::lock_guard lock(mu_);
+    Prune();
+    ops_[op.id] = op;
+    ++workers_;
+    std::thread([this, id = op.id, work = std::move(work)] { Finish(id, work()); }).detach();
+  }
+  if (events_) events_->Publish("operation", ToJson(op));
+  return op;
+}
+
+void OperationManager::Finish(const std::string& id, Result<Json> result) {
+  Operation snapshot;
+  {
+    std::lock_guard lock(mu_);
+    auto it = ops_.find(id);
+    if (it == ops_.end()) {
+      --workers_;
+      cv_.notify_all();
+      return;
+    }
+    Operation& op = it->second;
+    if (result) {
+      op.status = OperationStatus::kSuccess;
+      op.metadata = std::move(*result);
+    } else {
+      op.status = OperationStatus::kFailure;
+      op.error = result.error().ToString();
+      op.error_code = std::string(ErrorCodeName(result.error().code()));
+    }
+    op.updated_at = Now();
+    snapshot = op;
+  }
+  if (events_) events_->Publish("operation", ToJson(snapshot));
+  std::lock_guard lock(mu_);
+  --workers_;
+  cv_.notify_all();
+}
+
+void OperationManager::Prune() {
+  int64_t cutoff = Now() - kRetentionSeconds;
+  std::erase_if(ops_, [&](const auto& kv) {
+    return kv.second.status != OperationStatus::kRunning && kv.second.updated_at < cutoff;
+  });
+}
+
+Result<Operation> OperationManager::Get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  return it->second;
+}
+
+std::vector<Operation> OperationManager::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<Operation> out;
+  for (const auto& [id, op] : ops_) out.push_back(op);
+  return out;
+}
+
+Result<Operation> OperationManager::Wait(const std::string& id,
+                                         std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  cv_.wait_for(lock, timeout, [&] {
+    auto i = ops_.find(id);
+    return i == ops_.end() || i->second.status != OperationStatus::kRunning;
+  });
+  it = ops_.find(id);
+  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  return it->second;
+}
+
+}  // namespace vireo

@@ -1,0 +1,136 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "api/server.h"
+#include "auth/token_service.h"
+#include "common/fd.h"
+#include "common/log.h"
+#include "core/events.h"
+#include "core/instance_service.h"
+#include "core/operations.h"
+#include "core/resources.h"
+#include "engine/qemu/qemu_engine.h"
+#include "storage/dir_pool.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace vireo {
+
+namespace {
+constexpr const char* kDefaultQemuUser = "vireo-qemu";
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Err(ErrorCode::kIo, "create directory " + path + ": " + ec.message());
+  ::chmod(path.c_str(), mode);
+  return Ok();
+}
+
+// Least privilege: QEMU drops to an unprivileged user when we are root and
+// the user exists (scripts/setup creates it).
+std::string PickQemuUser(const std::string& requested) {
+  if (requested == "none" || ::geteuid() != 0) return "";
+  std::string user = requested.empty() ? kDefaultQemuUser : requested;
+  return ::getpwnam(user.c_str()) ? user : "";
+}
+}  // namespace
+
+// Declaration order is construction order; destruction runs in reverse, and
+// ~Daemon resets the ones whose threads call into others first.
+struct Daemon::Parts {
+  UniqueFd lock_fd;
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<QemuEngine> engine;
+  std::unique_ptr<DirPool> pool;
+  EventBus events;
+  std::unique_ptr<ResourceTracker> resources;
+  std::unique_ptr<OperationManager> operations;
+  std::unique_ptr<InstanceService> instances;
+  std::unique_ptr<TokenService> tokens;
+  std::unique_ptr<ApiServer> api;
+};
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
+  auto parts = std::make_unique<Parts>();
+  TRY(MakeDir(o.data_dir, 0711));
+  std::string lock_path = o.data_dir + "/vireod.lock";
+  parts->lock_fd.Reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!parts->lock_fd) return ErrnoErr("open " + lock_path);
+  if (::flock(parts->lock_fd.get(), LOCK_EX | LOCK_NB) != 0)
+    return Err(ErrorCode::kFailedPrecondition,
+               "another vireod is already using data dir " + o.data_dir);
+
+  ASSIGN_OR_RETURN(parts->store, SqliteStore::Open(o.data_dir + "/vireo.db"));
+  TRY(MakeDir(o.data_dir + "/run", 0711));
+  QemuEngine::Options eo;
+  eo.run_dir = o.data_dir + "/run";
+  eo.accel_override = o.accel;
+  eo.run_as_user = PickQemuUser(o.qemu_user);
+  eo.sandbox = o.sandbox;
+  ASSIGN_OR_RETURN(parts->engine, QemuEngine::Create(eo));
+  LOG_INFO("accelerator: {} ({})", parts->engine->Accelerator(),
+           parts->engine->AcceleratorReason());
+  TRY(MakeDir(o.data_dir + "/storage/default", 0711));
+  ASSIGN_OR_RETURN(parts->pool, DirPool::Create("default", o.data_dir + "/storage/default"));
+  parts->resources = std::make_unique<ResourceTracker>(
+      ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
+  parts->operations = std::make_unique<OperationManager>(&parts->events);
+  InstanceService::Options so;
+  so.stop_timeout_s = o.stop_timeout_s;
+  parts->instances = std::make_unique<InstanceService>(
+      parts->store.get(), parts->engine.get(), parts->pool.get(), &parts->events,
+      parts->operations.get(), parts->resources.get(), so);
+  parts->tokens = std::make_unique<TokenService>(parts->store.get());
+  parts->instances->Recover();
+
+  ApiServerOptions ao;
+  ao.unix_socket = o.socket;
+  ao.https_address = o.https;
+  ao.tls_cert_path = o.data_dir + "/server.crt";
+  ao.tls_key_path = o.data_dir + "/server.key";
+  ApiServices services;
+  services.instances = parts->instances.get();
+  services.operations = parts->operations.get();
+  services.events = &parts->events;
+  services.tokens = parts->tokens.get();
+  services.accelerator = parts->engine->Accelerator();
+  services.accelerator_reason = parts->engine->AcceleratorReason();
+  ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
+  TRY(parts->api->Start());
+  if (!o.https.empty()) LOG_INFO("HTTPS API on port {}", parts->api->https_port());
+  LOG_INFO("vireod ready on {}", o.socket);
+
+  auto d = std::unique_ptr<Daemon>(new Daemon());
+  d->parts_ = std::move(parts);
+  return d;
+}
+
+Daemon::~Daemon() {
+  if (!parts_) return;
+  // Stop taking requests, let running operations finish, then stop reacting
+  // to the engine. VMs keep running: the next vireod re-adopts them.
+  if (parts_->api) parts_->api->Stop();
+  parts_->operations.reset();
+  parts_->instances.reset();
+  parts_->engine.reset();
+}
+
+Status Daemon::Run() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  LOG_INFO("signal {}: shutting down (VMs keep running)", sig);
+  return Ok();
+}
+
+}  // namespace vireo

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+
+namespace vireo {
+
+struct DaemonOptions {
+  std::string data_dir = "/var/lib/vireo";
+  std::string socket = "/run/vireo/vireo.sock";
+  std::string https = "0.0.0.0:8443";  // empty disables the HTTPS listener
+  std::string accel;                   // "", "kvm" or "tcg"
+  std::string qemu_user;               // run QEMU as this user ("" = auto)
+  bool sandbox = true;
+  double cpu_overcommit = 4.0;
+  double memory_overcommit = 1.0;
+  int stop_timeout_s = 30;
+};
+
+// Wires the store, engine, storage, services and API together, and tears
+// them down in the one order that is safe.
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> Create(const DaemonOptions& options);
+  ~Daemon();
+  // Serves until SIGINT or SIGTERM.
+  [[nodiscard]] Status Run();
+
+ private:
+  Daemon() = default;
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace vireo

@@ -1,0 +1,115 @@
+#include "engine/qemu/command_line.h"
+
+namespace vireo {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+void Push(std::vector<std::string>* argv, std::initializer_list<std::string> args) {
+  argv->insert(argv->end(), args);
+}
+
+std::string SandboxSpec(bool drops_privileges) {
+  // -runas calls setuid()/setgid() after the seccomp filter is installed,
+  // so with elevateprivileges=deny QEMU dies with SIGSYS (checked on QEMU
+  // 7.2). Allow it only when we ask QEMU to drop privileges.
+  return std::string("on,obsolete=deny,elevateprivileges=") +
+         (drops_privileges ? "allow" : "deny") + ",spawn=deny,resourcecontrol=deny";
+}
+
+}  // namespace
+
+std::string QemuEscape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    out.push_back(c);
+    if (c == ',') out.push_back(',');
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> QemuCommandLine::Build() const {
+  const InstanceConfig& c = instance_.config;
+  if (c.name.empty()) return Err(ErrorCode::kInvalidArgument, "instance has no name");
+  if (c.cpus < 1) return Err(ErrorCode::kInvalidArgument, "cpus must be at least 1");
+  if (c.memory_bytes < 16 * kMiB) {
+    return Err(ErrorCode::kInvalidArgument, "memory must be at least 16 MiB");
+  }
+  if (options_.accel != "kvm" && options_.accel != "tcg") {
+    return Err(ErrorCode::kInvalidArgument, "unknown accelerator " + options_.accel);
+  }
+  if (c.kernel.empty() && (!c.initrd.empty() || !c.cmdline.empty())) {
+    return Err(ErrorCode::kInvalidArgument, "initrd or cmdline given without a kernel");
+  }
+  uint64_t mib = (c.memory_bytes + kMiB - 1) / kMiB;
+
+  std::vector<std::string> argv;
+  Push(&argv, {options_.qemu_binary});
+  Push(&argv, {"-name", "guest=" + QemuEscape(c.name) + ",debug-threads=on"});
+  Push(&argv, {"-machine", "q35,accel=" + options_.accel});
+  Push(&argv, {"-cpu", options_.accel == "kvm" ? "host" : "max"});
+  Push(&argv, {"-smp", std::to_string(c.cpus)});
+  Push(&argv, {"-m", std::to_string(mib) + "M"});
+  Push(&argv, {"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"});
+  Push(&argv, {"-chardev",
+               "socket,id=qmp,path=" + QemuEscape(paths_.qmp_socket) + ",server=on,wait=off",
+               "-mon", "chardev=qmp,mode=control"});
+  Push(&argv, {"-chardev",
+               "socket,id=serial0,path=" + QemuEscape(paths_.serial_socket) +
+                   ",server=on,wait=off,logfile=" + QemuEscape(paths_.console_log) +
+                   ",logappend=on",
+               "-serial", "chardev:serial0"});
+  Push(&argv, {"-pidfile", paths_.pid_file});
+  // -kernel/-initrd/-append take their value verbatim (no key=value parsing).
+  if (!c.kernel.empty()) {
+    Push(&argv, {"-kernel", c.kernel});
+    if (!c.initrd.empty()) Push(&argv, {"-initrd", c.initrd});
+    if (!c.cmdline.empty()) Push(&argv, {"-append", c.cmdline});
+  }
+  TRY(AddDisks(&argv));
+  TRY(AddNics(&argv));
+  if (options_.sandbox) {
+    Push(&argv, {"-sandbox", SandboxSpec(!options_.run_as_user.empty())});
+  }
+  if (!options_.run_as_user.empty()) Push(&argv, {"-runas", options_.run_as_user});
+  return argv;
+}
+
+Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
+  const InstanceConfig& c = instance_.config;
+  for (size_t i = 0; i < c.disks.size(); ++i) {
+    const DiskConfig& d = c.disks[i];
+    if (d.path.empty()) {
+      return Err(ErrorCode::kInvalidArgument, "disk " + d.name + " has no path");
+    }
+    std::string n = std::to_string(i);
+    Push(argv, {"-blockdev", "driver=file,filename=" + QemuEscape(d.path) + ",node-name=file" +
+                                 n + ",cache.direct=off"});
+    Push(argv, {"-blockdev", "driver=qcow2,file=file" + n + ",node-name=disk" + n});
+    std::string device = "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
+    if (i == 0 && c.kernel.empty()) device += ",bootindex=1";
+    Push(argv, {"-device", device});
+  }
+  return Ok();
+}
+
+Status QemuCommandLine::AddNics(std::vector<std::string>* argv) const {
+  const InstanceConfig& c = instance_.config;
+  for (size_t i = 0; i < c.nics.size(); ++i) {
+    const NicConfig& nic = c.nics[i];
+    if (nic.type != "user") {
+      return Err(ErrorCode::kInvalidArgument,
+                 "nic " + nic.name + ": unsupported type '" + nic.type + "'");
+    }
+    std::string n = std::to_string(i);
+    // User-mode networking only: no hostfwd, so QEMU never listens on the host.
+    Push(argv, {"-netdev", "user,id=net" + n});
+    std::string device = "virtio-net-pci,netdev=net" + n + ",id=nic" + n;
+    if (!nic.mac.empty()) device += ",mac=" + QemuEscape(nic.mac);
+    Push(argv, {"-device", device});
+  }
+  return Ok();
+}
+
+}  // namespace vireo

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "core/instance.h"
+#include "core/vm_engine.h"
+
+namespace vireo {
+
+struct QemuLaunchOptions {
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::string accel = "tcg";  // "kvm" or "tcg"
+  std::string run_as_user;    // empty: QEMU keeps our uid
+  bool sandbox = true;        // seccomp (-sandbox on,...)
+};
+
+// Escapes a value for QEMU's key=value option syntax (',' -> ',,').
+std::string QemuEscape(std::string_view value);
+
+// Builds the QEMU argv for an instance. Every option and value is its own
+// argv element (nothing goes through a shell), and values inside key=value
+// option strings are escaped, so user-supplied names and paths cannot
+// inject options. No option opens a TCP listener: QMP and the serial
+// console are unix sockets in the VM's runtime directory.
+class QemuCommandLine {
+ public:
+  QemuCommandLine(const Instance& instance, const VmPaths& paths,
+                  const QemuLaunchOptions& options)
+      : instance_(instance), paths_(paths), options_(options) {}
+
+  [[nodiscard]] Result<std::vector<std::string>> Build() const;
+
+ private:
+  Status AddDisks(std::vector<std::string>* argv) const;
+  Status AddNics(std::vector<std::string>* argv) const;
+
+  const Instance& instance_;
+  const VmPaths& paths_;
+  const QemuLaunchOptions& options_;
+};
+
+}  // namespace vireo

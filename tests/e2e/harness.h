@@ -1,0 +1,65 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "common/json.h"
+
+namespace vireo::e2e {
+
+// The guest kit built by scripts/guest-kit (kernel + busybox initramfs).
+struct GuestKit {
+  std::string kernel;
+  std::string initrd;
+  std::string data_disk;
+  static const GuestKit& Get();  // fails the test binary if the kit is missing
+};
+
+// A real vireod on a temporary data dir and socket. Kills every QEMU it
+// started when destroyed.
+class Daemon {
+ public:
+  explicit Daemon(std::vector<std::string> extra_args = {});
+  ~Daemon();
+
+  void Start();
+  // Stops vireod only (SIGTERM, or SIGKILL when hard); VMs keep running.
+  void Stop(bool hard = false);
+  pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& socket() const { return socket_; }
+  int https_port() const { return https_port_; }
+
+  std::unique_ptr<ApiClient> Client() const;
+  // Runs the vireo CLI against this daemon; returns exit code, captures output.
+  int Cli(const std::vector<std::string>& args, std::string* out = nullptr,
+          std::string* err = nullptr) const;
+
+ private:
+  std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::string socket_;
+  pid_t pid_ = -1;
+  int https_port_ = 0;
+};
+
+// JSON body for a guest-kit VM.
+Json GuestSpec(const std::string& name, const std::string& extra_cmdline = "");
+
+std::string ConsoleLog(ApiClient& c, const std::string& name);
+// Polls the console log until `marker` has appeared `count` times.
+bool WaitForLog(ApiClient& c, const std::string& name, const std::string& marker,
+                std::chrono::seconds timeout, int count = 1);
+// Polls the instance until its state is `state`.
+bool WaitForState(ApiClient& c, const std::string& name, const std::string& state,
+                  std::chrono::seconds timeout);
+Json GetInstance(ApiClient& c, const std::string& name);
+int CountOccurrences(const std::string& text, const std::string& needle);
+bool ProcessAlive(pid_t pid);
+
+}  // namespace vireo::e2e
