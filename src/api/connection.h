@@ -21,6 +21,7 @@ struct ConnectionEnv {
 // Local socket: the peer's uid (SO_PEERCRED) must be 0.
 void ServeUnixConnection(UniqueFd fd, const ConnectionEnv& env);
 // HTTPS: every request needs "Authorization: Bearer <token>".
-void ServeTlsConnection(UniqueFd fd, boost::asio::ssl::context& tls, const ConnectionEnv& env);
+void ServeTlsConnection(UniqueFd fd, boost::asio::ssl::context& tls,
+                        const ConnectionEnv& env);
 
 }  // namespace vireo

@@ -46,13 +46,16 @@ struct Upgrade {
 };
 
 // Routes one request, with authentication; never throws.
-ApiResponse HandleRequest(const HttpRequest& req, const Authenticate& authenticate,
+ApiResponse HandleRequest(const HttpRequest& req,
+                          const Authenticate& authenticate,
                           const ConnectionEnv& env);
 
 template <class Stream>
-beast::error_code WriteResponse(net::io_context& ioc, Stream& stream, ApiResponse response,
-                                unsigned version, bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+beast::error_code WriteResponse(net::io_context& ioc, Stream& stream,
+                                ApiResponse response, unsigned version,
+                                bool keep_alive) {
+  http::response<http::string_body> res{
+      static_cast<http::status>(response.status), version};
   res.set(http::field::server, "vireo");
   res.set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) res.set(name, value);
@@ -60,7 +63,9 @@ beast::error_code WriteResponse(net::io_context& ioc, Stream& stream, ApiRespons
   res.body() = std::move(response.body);
   res.prepare_payload();
   beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
-  return RunAsync(ioc, [&](auto handler) { http::async_write(stream, res, std::move(handler)); });
+  return RunAsync(ioc, [&](auto handler) {
+    http::async_write(stream, res, std::move(handler));
+  });
 }
 
 // Reads and discards what the client still sends, until it closes, a time
@@ -74,8 +79,8 @@ void Drain(net::io_context& ioc, Stream& stream) {
     size_t got = 0;
     auto ec = RunAsync(ioc, [&](auto handler) {
       stream.async_read_some(net::buffer(scratch),
-                             [&got, handler = std::move(handler)](beast::error_code e,
-                                                                  size_t n) mutable {
+                             [&got, handler = std::move(handler)](
+                                 beast::error_code e, size_t n) mutable {
                                got = n;
                                handler(e);
                              });
@@ -89,7 +94,8 @@ void Drain(net::io_context& ioc, Stream& stream) {
 // WebSocket upgrade, which is returned for the caller to run.
 template <class Stream>
 std::optional<Upgrade> ServeRequests(net::io_context& ioc, Stream& stream,
-                                     const Authenticate& authenticate, const ConnectionEnv& env) {
+                                     const Authenticate& authenticate,
+                                     const ConnectionEnv& env) {
   beast::flat_buffer buffer;
   while (!env.ctx->stopping.load()) {
     http::request_parser<http::string_body> parser;
@@ -97,15 +103,32 @@ std::optional<Upgrade> ServeRequests(net::io_context& ioc, Stream& stream,
     parser.header_limit(kHeaderLimit);
     beast::get_lowest_layer(stream).expires_after(kReadTimeout);
     auto ec = RunAsync(ioc, [&](auto handler) {
-      http::async_read(stream, buffer, parser, std::move(handler));
+      http::async_read_header(stream, buffer, parser, std::move(handler));
     });
+    if (!ec && !parser.is_done()) {
+      // curl and others wait for "100 Continue" before sending a large body.
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_,
+                                              parser.get().version()};
+        ec = RunAsync(ioc, [&](auto handler) {
+          http::async_write(stream, cont, std::move(handler));
+        });
+      }
+      if (!ec) {
+        ec = RunAsync(ioc, [&](auto handler) {
+          http::async_read(stream, buffer, parser, std::move(handler));
+        });
+      }
+    }
     if (ec == http::error::body_limit) {
-      ApiResponse response = ErrorResponse(
-          413, "too_large",
-          "request body exceeds the limit of " + std::to_string(env.max_body_bytes) + " bytes");
+      ApiResponse response =
+          ErrorResponse(413, "too_large",
+                        "request body exceeds the limit of " +
+                            std::to_string(env.max_body_bytes) + " bytes");
       LOG_DEBUG("{} {} -> 413", std::string(parser.get().method_string()),
                 std::string(parser.get().target()));
-      if (!WriteResponse(ioc, stream, std::move(response), parser.get().version(), false)) {
+      if (!WriteResponse(ioc, stream, std::move(response),
+                         parser.get().version(), false)) {
         Drain(ioc, stream);
       }
       return std::nullopt;
@@ -113,12 +136,14 @@ std::optional<Upgrade> ServeRequests(net::io_context& ioc, Stream& stream,
     if (ec) {
       // Garbage on the wire gets one answer before we hang up; transport
       // errors, timeouts and clean closes just end the connection.
-      const bool parse_error = ec.category() == http::make_error_code(http::error::bad_target).category() &&
-                               ec != http::error::end_of_stream &&
-                               ec != http::error::partial_message;
+      const bool parse_error =
+          ec.category() ==
+              http::make_error_code(http::error::bad_target).category() &&
+          ec != http::error::end_of_stream &&
+          ec != http::error::partial_message;
       if (parse_error) {
-        ApiResponse response = ErrorResponse(400, "invalid_argument",
-                                             "malformed HTTP request: " + ec.message());
+        ApiResponse response = ErrorResponse(
+            400, "invalid_argument", "malformed HTTP request: " + ec.message());
         (void)WriteResponse(ioc, stream, std::move(response), 11, false);
       }
       return std::nullopt;
@@ -127,19 +152,21 @@ std::optional<Upgrade> ServeRequests(net::io_context& ioc, Stream& stream,
     HttpRequest req = parser.release();
     const auto start = std::chrono::steady_clock::now();
     ApiResponse response = HandleRequest(req, authenticate, env);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+    [[maybe_unused]] const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count();
     LOG_DEBUG("{} {} -> {} ({} ms)", std::string(req.method_string()),
-              std::string(req.target()), response.upgrade != ApiResponse::Upgrade::kNone
-                                             ? 101u
-                                             : response.status,
+              std::string(req.target()),
+              response.upgrade != ApiResponse::Upgrade::kNone ? 101u
+                                                              : response.status,
               ms);
     if (response.upgrade != ApiResponse::Upgrade::kNone) {
       return Upgrade{std::move(response), std::move(req)};
     }
     const bool keep_alive = req.keep_alive() && !env.ctx->stopping.load();
-    if (WriteResponse(ioc, stream, std::move(response), req.version(), keep_alive)) {
+    if (WriteResponse(ioc, stream, std::move(response), req.version(),
+                      keep_alive)) {
       return std::nullopt;
     }
     if (!keep_alive) return std::nullopt;

@@ -9,7 +9,8 @@ namespace vireo {
 namespace {
 
 std::string FieldName(std::string_view where, std::string_view key) {
-  return where.empty() ? std::string(key) : std::string(where) + "." + std::string(key);
+  return where.empty() ? std::string(key)
+                       : std::string(where) + "." + std::string(key);
 }
 
 tl::unexpected<Error> FieldErr(std::string_view field, std::string_view must) {
@@ -18,7 +19,8 @@ tl::unexpected<Error> FieldErr(std::string_view field, std::string_view must) {
 }
 
 // Absent or null fields leave *out unchanged.
-Status ReadString(const Json& j, const char* key, std::string* out, std::string_view where = "") {
+Status ReadString(const Json& j, const char* key, std::string* out,
+                  std::string_view where = "") {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Ok();
   if (!it->is_string()) return FieldErr(FieldName(where, key), "a string");
@@ -26,7 +28,8 @@ Status ReadString(const Json& j, const char* key, std::string* out, std::string_
   return Ok();
 }
 
-Status ReadInt(const Json& j, const char* key, int* out, std::string_view where = "") {
+Status ReadInt(const Json& j, const char* key, int* out,
+               std::string_view where = "") {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Ok();
   const std::string field = FieldName(where, key);
@@ -34,7 +37,8 @@ Status ReadInt(const Json& j, const char* key, int* out, std::string_view where 
   if (it->is_number_unsigned()) {
     auto v = it->get<uint64_t>();
     if (v > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
-      return FieldErr(field, "at most " + std::to_string(std::numeric_limits<int>::max()));
+      return FieldErr(
+          field, "at most " + std::to_string(std::numeric_limits<int>::max()));
     }
     *out = static_cast<int>(v);
     return Ok();
@@ -42,7 +46,8 @@ Status ReadInt(const Json& j, const char* key, int* out, std::string_view where 
   auto v = it->get<int64_t>();
   if (v < 0) return FieldErr(field, "a non-negative integer");
   if (v > std::numeric_limits<int>::max()) {
-    return FieldErr(field, "at most " + std::to_string(std::numeric_limits<int>::max()));
+    return FieldErr(
+        field, "at most " + std::to_string(std::numeric_limits<int>::max()));
   }
   *out = static_cast<int>(v);
   return Ok();
@@ -57,7 +62,8 @@ Status ReadBool(const Json& j, const char* key, bool* out) {
 }
 
 // A size is a byte count or a string with a binary unit ("512M").
-Status ReadSize(const Json& j, const char* key, uint64_t* out, std::string_view where = "") {
+Status ReadSize(const Json& j, const char* key, uint64_t* out,
+                std::string_view where = "") {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return Ok();
   const std::string field = FieldName(where, key);
@@ -67,7 +73,8 @@ Status ReadSize(const Json& j, const char* key, uint64_t* out, std::string_view 
   }
   if (it->is_number_integer()) return FieldErr(field, "a non-negative size");
   if (!it->is_string()) {
-    return FieldErr(field, "a size: an integer (bytes) or a string like \"512M\"");
+    return FieldErr(field,
+                    "a size: an integer (bytes) or a string like \"512M\"");
   }
   auto size = ParseSize(it->get<std::string>());
   if (!size) {
@@ -81,30 +88,36 @@ Status ReadSize(const Json& j, const char* key, uint64_t* out, std::string_view 
 }  // namespace
 
 Result<Json> ParseJsonObject(std::string_view body) {
-  if (body.empty()) return Err(ErrorCode::kInvalidArgument, "request body is empty");
+  if (body.empty())
+    return Err(ErrorCode::kInvalidArgument, "request body is empty");
   auto j = ParseJson(body);
-  if (!j) return Err(ErrorCode::kInvalidArgument, "malformed JSON in request body");
+  if (!j)
+    return Err(ErrorCode::kInvalidArgument, "malformed JSON in request body");
   if (!j->is_object()) {
     return Err(ErrorCode::kInvalidArgument,
-               std::string("request body must be a JSON object, got ") + j->type_name());
+               std::string("request body must be a JSON object, got ") +
+                   j->type_name());
   }
   return j;
 }
 
-Status RejectUnknownFields(const Json& object, std::initializer_list<std::string_view> known,
+Status RejectUnknownFields(const Json& object,
+                           std::initializer_list<std::string_view> known,
                            std::string_view where) {
   for (const auto& [key, value] : object.items()) {
     bool found = false;
     for (auto k : known) found = found || k == key;
-    if (!found) return Err(ErrorCode::kInvalidArgument, "unknown field '" + FieldName(where, key) + "'");
+    if (!found)
+      return Err(ErrorCode::kInvalidArgument,
+                 "unknown field '" + FieldName(where, key) + "'");
   }
   return Ok();
 }
 
 Result<CreateRequest> ParseCreateRequest(std::string_view body) {
   ASSIGN_OR_RETURN(Json j, ParseJsonObject(body));
-  TRY(RejectUnknownFields(j, {"name", "cpus", "memory", "kernel", "initrd", "cmdline", "disks",
-                              "nics", "restart_policy"}));
+  TRY(RejectUnknownFields(j, {"name", "cpus", "memory", "kernel", "initrd",
+                              "cmdline", "disks", "nics", "restart_policy"}));
   CreateRequest r;
   auto name = j.find("name");
   if (name == j.end() || name->is_null()) {
@@ -149,7 +162,8 @@ Result<StateChangeRequest> ParseStateChangeRequest(std::string_view body) {
   TRY(RejectUnknownFields(j, {"action", "force", "timeout"}));
   std::string action;
   TRY(ReadString(j, "action", &action));
-  if (action.empty()) return Err(ErrorCode::kInvalidArgument, "missing field 'action'");
+  if (action.empty())
+    return Err(ErrorCode::kInvalidArgument, "missing field 'action'");
   StateChangeRequest r;
   auto parsed = ParseStateAction(action);
   if (!parsed) {
@@ -167,7 +181,8 @@ Result<std::string> ParseTokenCreateRequest(std::string_view body) {
   TRY(RejectUnknownFields(j, {"name"}));
   std::string name;
   TRY(ReadString(j, "name", &name));
-  if (name.empty()) return Err(ErrorCode::kInvalidArgument, "missing field 'name'");
+  if (name.empty())
+    return Err(ErrorCode::kInvalidArgument, "missing field 'name'");
   return name;
 }
 

@@ -27,7 +27,8 @@ Result<std::string> ParseTokenCreateRequest(std::string_view body);
 
 // Building blocks, shared by the parsers above.
 Result<Json> ParseJsonObject(std::string_view body);
-Status RejectUnknownFields(const Json& object, std::initializer_list<std::string_view> known,
+Status RejectUnknownFields(const Json& object,
+                           std::initializer_list<std::string_view> known,
                            std::string_view where = "");
 
 }  // namespace vireo

@@ -117,8 +117,8 @@ ApiResponse PutState(HandlerContext* ctx, ApiRequest& request) {
   if (!name) return ErrorResponse(name.error());
   auto change = ParseStateChangeRequest(request.body);
   if (!change) return ErrorResponse(change.error());
-  auto op = ctx->services.instances->BeginStateChange(*name, change->action, change->force,
-                                                      change->timeout_s);
+  auto op = ctx->services.instances->BeginStateChange(
+      *name, change->action, change->force, change->timeout_s);
   if (!op) return ErrorResponse(op.error());
   return AsyncResponse(*op);
 }
@@ -132,7 +132,8 @@ ApiResponse Console(HandlerContext* ctx, ApiRequest& request) {
   if (!paths) return ErrorResponse(paths.error());
 
   if (!request.websocket_upgrade) {
-    auto tail = QueryNonNegative(request, "tail", kMaxConsoleBytes, kMaxConsoleBytes);
+    auto tail =
+        QueryNonNegative(request, "tail", kMaxConsoleBytes, kMaxConsoleBytes);
     if (!tail) return ErrorResponse(tail.error());
     auto text = ReadTail(paths->console_log, *tail);
     if (!text) return ErrorResponse(text.error());
@@ -144,12 +145,14 @@ ApiResponse Console(HandlerContext* ctx, ApiRequest& request) {
   const InstanceState state = instance->status.state;
   if (state != InstanceState::kRunning && state != InstanceState::kPaused) {
     return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
-                               "instance '" + *name + "' is not running (state " +
+                               "instance '" + *name +
+                                   "' is not running (state " +
                                    std::string(ToString(state)) + ")"));
   }
   if (!ctx->consoles.TryClaim(*name)) {
-    return ErrorResponse(Error(ErrorCode::kFailedPrecondition,
-                               "the console of '" + *name + "' is already attached"));
+    return ErrorResponse(
+        Error(ErrorCode::kFailedPrecondition,
+              "the console of '" + *name + "' is already attached"));
   }
   ApiResponse response;
   response.upgrade = ApiResponse::Upgrade::kConsole;

@@ -10,7 +10,8 @@ namespace vireo {
 // the timeouts that only Beast's asynchronous operations have.
 // initiate(handler) must start exactly one operation that calls handler.
 template <class Initiate>
-boost::system::error_code RunAsync(boost::asio::io_context& ioc, Initiate&& initiate) {
+boost::system::error_code RunAsync(boost::asio::io_context& ioc,
+                                   Initiate&& initiate) {
   boost::system::error_code result = boost::asio::error::operation_aborted;
   bool done = false;
   initiate([&result, &done](boost::system::error_code ec, auto&&...) {

@@ -15,7 +15,8 @@ constexpr std::chrono::milliseconds kWaitSlice{250};
 
 ApiResponse ListOperations(HandlerContext* ctx, ApiRequest&) {
   Json out = Json::array();
-  for (const Operation& op : ctx->services.operations->List()) out.push_back(ToJson(op));
+  for (const Operation& op : ctx->services.operations->List())
+    out.push_back(ToJson(op));
   return SyncResponse(std::move(out));
 }
 
@@ -26,14 +27,17 @@ ApiResponse GetOperation(HandlerContext* ctx, ApiRequest& request) {
 }
 
 ApiResponse WaitOperation(HandlerContext* ctx, ApiRequest& request) {
-  auto timeout_s = QueryNonNegative(request, "timeout", kDefaultWaitS, kMaxWaitS);
+  auto timeout_s =
+      QueryNonNegative(request, "timeout", kDefaultWaitS, kMaxWaitS);
   if (!timeout_s) return ErrorResponse(timeout_s.error());
   const std::string& id = request.params.at("id");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout_s);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(*timeout_s);
   while (true) {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    auto slice = std::clamp(remaining, std::chrono::milliseconds(0), kWaitSlice);
+    auto slice =
+        std::clamp(remaining, std::chrono::milliseconds(0), kWaitSlice);
     auto op = ctx->services.operations->Wait(id, slice);
     if (!op) return ErrorResponse(op.error());
     if (op->status != OperationStatus::kRunning || remaining <= kWaitSlice ||

@@ -6,18 +6,30 @@ namespace vireo {
 
 unsigned HttpStatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kAlreadyExists: return 409;
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kTooLarge: return 413;
-    case ErrorCode::kResourceExhausted: return 422;
-    case ErrorCode::kTimeout: return 504;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kIo: return 500;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kResourceExhausted:
+      return 422;
+    case ErrorCode::kTimeout:
+      return 504;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kIo:
+      return 500;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -47,8 +59,12 @@ ApiResponse AsyncResponse(const Operation& op) {
   return response;
 }
 
-ApiResponse ErrorResponse(unsigned status, std::string_view code, const std::string& message) {
-  Json j = {{"type", "error"}, {"error", message}, {"error_code", status}, {"code", code}};
+ApiResponse ErrorResponse(unsigned status, std::string_view code,
+                          const std::string& message) {
+  Json j = {{"type", "error"},
+            {"error", message},
+            {"error_code", status},
+            {"code", code}};
   ApiResponse response;
   response.status = status;
   // Messages may quote user input that is not valid UTF-8.
@@ -61,7 +77,8 @@ ApiResponse ErrorResponse(const Error& error) {
                        error.ToString());
 }
 
-Result<bool> QueryBool(const ApiRequest& request, const std::string& key, bool fallback) {
+Result<bool> QueryBool(const ApiRequest& request, const std::string& key,
+                       bool fallback) {
   auto it = request.query.find(key);
   if (it == request.query.end()) return fallback;
   const std::string& v = it->second;
@@ -71,14 +88,16 @@ Result<bool> QueryBool(const ApiRequest& request, const std::string& key, bool f
              "query parameter '" + key + "' must be 0, 1, true or false");
 }
 
-Result<int64_t> QueryNonNegative(const ApiRequest& request, const std::string& key,
-                                 int64_t fallback, int64_t max) {
+Result<int64_t> QueryNonNegative(const ApiRequest& request,
+                                 const std::string& key, int64_t fallback,
+                                 int64_t max) {
   auto it = request.query.find(key);
   if (it == request.query.end()) return fallback;
   const std::string& v = it->second;
   int64_t value = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || value < 0) {
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() ||
+      value < 0) {
     return Err(ErrorCode::kInvalidArgument,
                "query parameter '" + key + "' must be a non-negative integer");
   }

@@ -34,12 +34,14 @@ Result<std::string> PercentDecode(std::string_view text, bool form) {
     char c = text[i];
     if (c == '%') {
       if (i + 2 >= text.size()) {
-        return Err(ErrorCode::kInvalidArgument, "bad percent escape in '" + std::string(text) + "'");
+        return Err(ErrorCode::kInvalidArgument,
+                   "bad percent escape in '" + std::string(text) + "'");
       }
       int hi = HexValue(text[i + 1]);
       int lo = HexValue(text[i + 2]);
       if (hi < 0 || lo < 0) {
-        return Err(ErrorCode::kInvalidArgument, "bad percent escape in '" + std::string(text) + "'");
+        return Err(ErrorCode::kInvalidArgument,
+                   "bad percent escape in '" + std::string(text) + "'");
       }
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -76,7 +78,8 @@ Status ParseTarget(std::string_view target, std::string* path,
   while (!rest.empty()) {
     size_t amp = rest.find('&');
     std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    rest = amp == std::string_view::npos ? std::string_view()
+                                         : rest.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     ASSIGN_OR_RETURN(std::string key, PercentDecode(pair.substr(0, eq), true));
@@ -89,8 +92,10 @@ Status ParseTarget(std::string_view target, std::string* path,
   return Ok();
 }
 
-void Router::Add(std::string method, std::string_view pattern, Handler handler) {
-  routes_.push_back(Route{std::move(method), SplitPath(pattern), std::move(handler)});
+void Router::Add(std::string method, std::string_view pattern,
+                 Handler handler) {
+  routes_.push_back(
+      Route{std::move(method), SplitPath(pattern), std::move(handler)});
 }
 
 ApiResponse Router::Dispatch(ApiRequest& request) const {
@@ -131,7 +136,8 @@ ApiResponse Router::Dispatch(ApiRequest& request) const {
     std::string allow;
     for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
     ApiResponse response = ErrorResponse(
-        405, "invalid_argument", "method " + request.method + " not allowed on " + request.path);
+        405, "invalid_argument",
+        "method " + request.method + " not allowed on " + request.path);
     response.headers["Allow"] = allow;
     return response;
   }

@@ -28,7 +28,8 @@ ApiResponse GetResources(HandlerContext* ctx, ApiRequest&) {
 
 ApiResponse Events(HandlerContext*, ApiRequest& request) {
   if (!request.websocket_upgrade) {
-    return ErrorResponse(400, "invalid_argument", "GET /1.0/events needs a WebSocket upgrade");
+    return ErrorResponse(400, "invalid_argument",
+                         "GET /1.0/events needs a WebSocket upgrade");
   }
   ApiResponse response;
   response.upgrade = ApiResponse::Upgrade::kEvents;
@@ -36,7 +37,8 @@ ApiResponse Events(HandlerContext*, ApiRequest& request) {
 }
 
 Json TokenJson(const ApiToken& token) {
-  return {{"id", token.id}, {"name", token.name}, {"created_at", token.created_at}};
+  return {
+      {"id", token.id}, {"name", token.name}, {"created_at", token.created_at}};
 }
 
 ApiResponse ListTokens(HandlerContext* ctx, ApiRequest&) {
@@ -64,7 +66,8 @@ ApiResponse DeleteToken(HandlerContext* ctx, ApiRequest& request) {
 }
 
 ApiResponse Unavailable(HandlerContext*, ApiRequest&) {
-  return ErrorResponse(503, "unavailable", "API tokens are not configured on this server");
+  return ErrorResponse(503, "unavailable",
+                       "API tokens are not configured on this server");
 }
 
 }  // namespace
@@ -79,7 +82,8 @@ void RegisterTokenRoutes(Router& router, HandlerContext* ctx) {
   const bool ok = ctx->services.tokens != nullptr;
   router.Add("GET", "/1.0/tokens", Bind(ctx, ok ? ListTokens : Unavailable));
   router.Add("POST", "/1.0/tokens", Bind(ctx, ok ? CreateToken : Unavailable));
-  router.Add("DELETE", "/1.0/tokens/{id}", Bind(ctx, ok ? DeleteToken : Unavailable));
+  router.Add("DELETE", "/1.0/tokens/{id}",
+             Bind(ctx, ok ? DeleteToken : Unavailable));
 }
 
 }  // namespace vireo

@@ -31,7 +31,8 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using ExtPtr = std::unique_ptr<X509_EXTENSION,
+                               Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
 
 // The OpenSSL error queue as text, for error messages.
 std::string SslErrors() {
@@ -53,7 +54,8 @@ tl::unexpected<Error> SslErr(const std::string& what) {
 bool LooksLikeHostName(const std::string& s) {
   if (s.empty() || s.size() > 253 || s == "localhost") return false;
   for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.')
+      return false;
   }
   return true;
 }
@@ -64,7 +66,8 @@ Status AddExtension(X509* cert, int nid, const std::string& value) {
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
   ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
   if (!ext) return SslErr("certificate extension " + value);
-  if (X509_add_ext(cert, ext.get(), -1) != 1) return SslErr("add extension " + value);
+  if (X509_add_ext(cert, ext.get(), -1) != 1)
+    return SslErr("add extension " + value);
   return Ok();
 }
 
@@ -74,7 +77,8 @@ Result<X509Ptr> MakeCertificate(EVP_PKEY* key, const std::string& common_name) {
   if (X509_set_version(cert.get(), 2) != 1) return SslErr("set version");
 
   BnPtr serial(BN_new());
-  if (!serial || BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+  if (!serial ||
+      BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
       !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()))) {
     return SslErr("serial number");
   }
@@ -84,13 +88,14 @@ Result<X509Ptr> MakeCertificate(EVP_PKEY* key, const std::string& common_name) {
     return SslErr("validity");
   }
   X509_NAME* name = X509_get_subject_name(cert.get());
-  const std::string cn = common_name.empty() ? "vireo" : common_name.substr(0, 64);
-  if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>("Vireo"), -1, -1,
-                                 0) != 1 ||
-      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
-                                 0) != 1 ||
+  const std::string cn =
+      common_name.empty() ? "vireo" : common_name.substr(0, 64);
+  if (X509_NAME_add_entry_by_txt(
+          name, "O", MBSTRING_UTF8,
+          reinterpret_cast<const unsigned char*>("Vireo"), -1, -1, 0) != 1 ||
+      X509_NAME_add_entry_by_txt(
+          name, "CN", MBSTRING_UTF8,
+          reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) != 1 ||
       X509_set_issuer_name(cert.get(), name) != 1) {
     return SslErr("subject name");
   }
@@ -101,12 +106,14 @@ Result<X509Ptr> MakeCertificate(EVP_PKEY* key, const std::string& common_name) {
   // CA:TRUE and keyCertSign let clients pin this certificate as their own
   // trust anchor (as with `openssl req -x509`).
   TRY(AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
-  TRY(AddExtension(cert.get(), NID_key_usage, "critical,digitalSignature,keyCertSign"));
+  TRY(AddExtension(cert.get(), NID_key_usage,
+                   "critical,digitalSignature,keyCertSign"));
   TRY(AddExtension(cert.get(), NID_ext_key_usage, "serverAuth"));
   TRY(AddExtension(cert.get(), NID_subject_key_identifier, "hash"));
   TRY(AddExtension(cert.get(), NID_subject_alt_name, san));
 
-  if (X509_sign(cert.get(), key, EVP_sha256()) <= 0) return SslErr("sign certificate");
+  if (X509_sign(cert.get(), key, EVP_sha256()) <= 0)
+    return SslErr("sign certificate");
   return cert;
 }
 
@@ -119,16 +126,20 @@ Result<std::string> BioContents(BIO* bio) {
 
 // Writes via a temporary file in the same directory and rename(), so a crash
 // never leaves a half-written key or certificate behind.
-Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
+Status WriteFileAtomic(const std::string& path, const std::string& content,
+                       mode_t mode) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::filesystem::create_directories(parent, ec);
-    if (ec) return Err(ErrorCode::kIo, "create directory " + parent.string() + ": " + ec.message());
+    if (ec)
+      return Err(ErrorCode::kIo,
+                 "create directory " + parent.string() + ": " + ec.message());
   }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  UniqueFd fd(
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) return ErrnoErr("create " + tmp);
   // The umask must not widen or narrow what we asked for.
   if (::fchmod(fd.get(), mode) != 0) return ErrnoErr("chmod " + tmp);
@@ -159,13 +170,16 @@ Status WriteFileAtomic(const std::string& path, const std::string& content, mode
 
 }  // namespace
 
-Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::string& key_path,
+Status EnsureSelfSignedCertificate(const std::string& cert_path,
+                                   const std::string& key_path,
                                    const std::string& common_name) {
   if (cert_path.empty() || key_path.empty()) {
-    return Err(ErrorCode::kInvalidArgument, "TLS certificate and key paths must be set");
+    return Err(ErrorCode::kInvalidArgument,
+               "TLS certificate and key paths must be set");
   }
   std::error_code ec;
-  if (std::filesystem::exists(cert_path, ec) && std::filesystem::exists(key_path, ec)) {
+  if (std::filesystem::exists(cert_path, ec) &&
+      std::filesystem::exists(key_path, ec)) {
     return Ok();
   }
   ERR_clear_error();
@@ -174,9 +188,8 @@ Status EnsureSelfSignedCertificate(const std::string& cert_path, const std::stri
   ASSIGN_OR_RETURN(X509Ptr cert, MakeCertificate(key.get(), common_name));
 
   BioPtr key_bio(BIO_new(BIO_s_mem()));
-  if (!key_bio ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
-          1) {
+  if (!key_bio || PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr,
+                                           nullptr, 0, nullptr, nullptr) != 1) {
     return SslErr("encode private key");
   }
   BioPtr cert_bio(BIO_new(BIO_s_mem()));

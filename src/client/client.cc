@@ -25,14 +25,17 @@ using HttpParser = http::response_parser<http::string_body>;
 // The result of one attempt at an exchange.
 struct Exchange {
   beast::error_code ec;
-  std::string stage;      // "connect", "send", "receive"
-  bool got_reply = false; // any response byte arrived
+  std::string stage;       // "connect", "send", "receive"
+  bool got_reply = false;  // any response byte arrived
 };
 
-// Fills out.ec/out.stage on failure. connect == nullptr means already connected.
+// Fills out.ec/out.stage on failure. connect == nullptr means already
+// connected.
 template <typename Stream, typename ConnectFn>
-asio::awaitable<void> DoExchange(Stream& stream, ConnectFn connect, beast::flat_buffer& buffer,
-                                 const HttpRequest& req, HttpParser& parser, Exchange& out) {
+asio::awaitable<void> DoExchange(Stream& stream, ConnectFn connect,
+                                 beast::flat_buffer& buffer,
+                                 const HttpRequest& req, HttpParser& parser,
+                                 Exchange& out) {
   if (connect) {
     out.stage = "connect";
     out.ec = co_await connect();
@@ -52,34 +55,47 @@ asio::awaitable<void> DoExchange(Stream& stream, ConnectFn connect, beast::flat_
 
 ErrorCode CodeForHttpStatus(int status) {
   switch (status) {
-    case 400: return ErrorCode::kInvalidArgument;
-    case 401: return ErrorCode::kUnauthenticated;
-    case 403: return ErrorCode::kPermissionDenied;
-    case 404: return ErrorCode::kNotFound;
-    case 409: return ErrorCode::kFailedPrecondition;
-    case 413: return ErrorCode::kTooLarge;
-    case 422: return ErrorCode::kResourceExhausted;
-    case 503: return ErrorCode::kUnavailable;
-    case 504: return ErrorCode::kTimeout;
-    default: return ErrorCode::kInternal;
+    case 400:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kFailedPrecondition;
+    case 413:
+      return ErrorCode::kTooLarge;
+    case 422:
+      return ErrorCode::kResourceExhausted;
+    case 503:
+      return ErrorCode::kUnavailable;
+    case 504:
+      return ErrorCode::kTimeout;
+    default:
+      return ErrorCode::kInternal;
   }
 }
 
 std::string JsonString(const Json& j, const char* key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return it != j.end() && it->is_string() ? it->get<std::string>()
+                                          : std::string();
 }
 
 // Error from an operation or error envelope: its "code" name if known,
 // otherwise `fallback`.
-Error ErrorFrom(const std::string& code_name, std::string message, ErrorCode fallback) {
+Error ErrorFrom(const std::string& code_name, std::string message,
+                ErrorCode fallback) {
   auto code = ErrorCodeFromName(code_name);
   if (message.empty()) message = "request failed";
   return Error(code ? *code : fallback, std::move(message));
 }
 
 bool IsAsyncEnvelope(const Json& j) {
-  return j.is_object() && JsonString(j, "type") == "async" && j.contains("operation");
+  return j.is_object() && JsonString(j, "type") == "async" &&
+         j.contains("operation");
 }
 
 }  // namespace
@@ -89,7 +105,8 @@ Result<ErrorCode> ErrorCodeFromName(std::string_view name) {
     auto code = static_cast<ErrorCode>(i);
     if (ErrorCodeName(code) == name) return code;
   }
-  return Err(ErrorCode::kInvalidArgument, "unknown error code: " + std::string(name));
+  return Err(ErrorCode::kInvalidArgument,
+             "unknown error code: " + std::string(name));
 }
 
 std::string UrlEscape(std::string_view text) {
@@ -117,19 +134,21 @@ Result<Json> DecodeReply(const HttpReply& reply) {
                                       (snippet.empty() ? "" : ": " + snippet)));
     }
     return Err(ErrorCode::kInternal, "malformed reply from server (HTTP " +
-                                         std::to_string(reply.status) + "): " + snippet);
+                                         std::to_string(reply.status) +
+                                         "): " + snippet);
   }
   const Json& j = *parsed;
   std::string type = JsonString(j, "type");
   if (type == "error" || reply.status >= 400) {
     std::string message = JsonString(j, "error");
     if (message.empty()) message = "HTTP " + std::to_string(reply.status);
-    return tl::unexpected(
-        ErrorFrom(JsonString(j, "code"), std::move(message), CodeForHttpStatus(reply.status)));
+    return tl::unexpected(ErrorFrom(JsonString(j, "code"), std::move(message),
+                                    CodeForHttpStatus(reply.status)));
   }
   if (type == "async") return j;
   if (type == "sync") return j.contains("metadata") ? j["metadata"] : Json();
-  return Err(ErrorCode::kInternal, "unknown reply type from server: '" + type + "'");
+  return Err(ErrorCode::kInternal,
+             "unknown reply type from server: '" + type + "'");
 }
 
 struct ApiClient::Impl {
@@ -173,10 +192,12 @@ struct ApiClient::Impl {
     if (tls) {
       std::function<asio::awaitable<beast::error_code>()> fn;
       if (connect) fn = [this] { return ConnectTls(*tls, *spec.https); };
-      asio::co_spawn(io, DoExchange(*tls, fn, buffer, req, parser, out), ExceptionSink{&failure});
+      asio::co_spawn(io, DoExchange(*tls, fn, buffer, req, parser, out),
+                     ExceptionSink{&failure});
     } else {
       std::function<asio::awaitable<beast::error_code>()> fn;
-      if (connect) fn = [this] { return ConnectUnix(*unix_socket, spec.unix_socket); };
+      if (connect)
+        fn = [this] { return ConnectUnix(*unix_socket, spec.unix_socket); };
       asio::co_spawn(io, DoExchange(*unix_socket, fn, buffer, req, parser, out),
                      ExceptionSink{&failure});
     }
@@ -195,22 +216,34 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(Endpoint endpoint) {
     ASSIGN_OR_RETURN(impl->spec.https, ParseHttpsUrl(endpoint.url));
     ASSIGN_OR_RETURN(impl->spec.tls, MakeTlsContext());
   } else if (endpoint.unix_socket.empty()) {
-    return Err(ErrorCode::kInvalidArgument, "no endpoint: need a unix socket path or a URL");
+    return Err(ErrorCode::kInvalidArgument,
+               "no endpoint: need a unix socket path or a URL");
   } else {
     impl->spec.unix_socket = endpoint.unix_socket;
   }
   return std::unique_ptr<ApiClient>(new ApiClient(std::move(impl)));
 }
 
-void ApiClient::set_request_timeout(std::chrono::seconds timeout) { impl_->timeout = timeout; }
+void ApiClient::set_request_timeout(std::chrono::seconds timeout) {
+  impl_->timeout = timeout;
+}
 
 std::string ApiClient::Describe() const { return impl_->spec.Describe(); }
 
-Result<HttpReply> ApiClient::Request(std::string_view method, std::string_view target,
+Result<HttpReply> ApiClient::Request(std::string_view method,
+                                     std::string_view target,
                                      const std::optional<Json>& body) {
+  if (body) return RawRequest(method, target, body->dump());
+  return RawRequest(method, target, std::nullopt);
+}
+
+Result<HttpReply> ApiClient::RawRequest(std::string_view method,
+                                        std::string_view target,
+                                        const std::optional<std::string>& body) {
   http::verb verb = http::string_to_verb(method);
   if (verb == http::verb::unknown) {
-    return Err(ErrorCode::kInvalidArgument, "unknown HTTP method: " + std::string(method));
+    return Err(ErrorCode::kInvalidArgument,
+               "unknown HTTP method: " + std::string(method));
   }
   HttpRequest req(verb, target, 11);
   req.set(http::field::host, impl_->spec.HostHeader());
@@ -221,7 +254,7 @@ Result<HttpReply> ApiClient::Request(std::string_view method, std::string_view t
   }
   if (body) {
     req.set(http::field::content_type, "application/json");
-    req.body() = body->dump();
+    req.body() = *body;
   }
   req.keep_alive(true);
   req.prepare_payload();
@@ -240,16 +273,19 @@ Result<HttpReply> ApiClient::Request(std::string_view method, std::string_view t
     }
     if (timed_out) {
       impl_->Disconnect();
-      return Err(ErrorCode::kTimeout, what + ": no reply from " + Describe() + " within " +
-                                          std::to_string(impl_->timeout.count()) + "s");
+      return Err(ErrorCode::kTimeout,
+                 what + ": no reply from " + Describe() + " within " +
+                     std::to_string(impl_->timeout.count()) + "s");
     }
     if (ex.ec) {
       impl_->Disconnect();
       // A kept-alive connection the server closed while idle: retry once on
       // a new one. Only when no reply byte arrived, so nothing was processed
       // that we would not know about.
-      if (reused && attempt == 0 && !ex.got_reply && IsDisconnect(ex.ec)) continue;
-      std::string where = ex.stage == "connect" ? "connect " + Describe() : what + ": " + ex.stage;
+      if (reused && attempt == 0 && !ex.got_reply && IsDisconnect(ex.ec))
+        continue;
+      std::string where = ex.stage == "connect" ? "connect " + Describe()
+                                                : what + ": " + ex.stage;
       return tl::unexpected(FromBeast(ex.ec, where));
     }
     auto& res = parser.get();
@@ -268,7 +304,8 @@ Result<Json> ApiClient::Call(std::string_view method, std::string_view target,
   return DecodeReply(reply);
 }
 
-Result<Json> ApiClient::CallAndWait(std::string_view method, std::string_view target,
+Result<Json> ApiClient::CallAndWait(std::string_view method,
+                                    std::string_view target,
                                     const std::optional<Json>& body,
                                     std::chrono::seconds timeout) {
   ASSIGN_OR_RETURN(Json value, Call(method, target, body));
@@ -286,33 +323,41 @@ Result<Json> ApiClient::WaitOperation(const std::string& op_url, Json op,
   constexpr seconds kMaxChunk(30);
   auto deadline = Clock::now() + timeout;
   for (bool first = true;; first = false) {
-    std::string status = op.is_object() ? JsonString(op, "status") : std::string();
-    if (status == "Success") return op.contains("metadata") ? op["metadata"] : Json::object();
+    std::string status =
+        op.is_object() ? JsonString(op, "status") : std::string();
+    if (status == "Success")
+      return op.contains("metadata") ? op["metadata"] : Json::object();
     if (status == "Failure") {
-      return tl::unexpected(
-          ErrorFrom(JsonString(op, "code"), JsonString(op, "err"), ErrorCode::kInternal));
+      return tl::unexpected(ErrorFrom(
+          JsonString(op, "code"), JsonString(op, "err"), ErrorCode::kInternal));
     }
-    // The async envelope may omit the operation's state; the wait reply may not.
+    // The async envelope may omit the operation's state; the wait reply may
+    // not.
     if (status != "Running" && !first) {
-      return Err(ErrorCode::kInternal,
-                 "operation " + op_url + " has unexpected status '" + status + "'");
+      return Err(
+          ErrorCode::kInternal,
+          "operation " + op_url + " has unexpected status '" + status + "'");
     }
     auto left = std::chrono::ceil<seconds>(deadline - Clock::now());
     if (left <= seconds(0)) {
-      return Err(ErrorCode::kTimeout, "operation " + op_url + " still running after " +
-                                          std::to_string(timeout.count()) + "s");
+      return Err(ErrorCode::kTimeout,
+                 "operation " + op_url + " still running after " +
+                     std::to_string(timeout.count()) + "s");
     }
     seconds chunk = std::min(left, kMaxChunk);
     auto saved = impl_->timeout;
     impl_->timeout = std::max(saved, chunk + seconds(30));
-    auto next = Call("GET", op_url + "/wait?timeout=" + std::to_string(chunk.count()));
+    auto next =
+        Call("GET", op_url + "/wait?timeout=" + std::to_string(chunk.count()));
     impl_->timeout = saved;
-    if (!next) return tl::unexpected(next.error().WithContext("wait for " + op_url));
+    if (!next)
+      return tl::unexpected(next.error().WithContext("wait for " + op_url));
     op = std::move(*next);
   }
 }
 
-Result<std::unique_ptr<WebSocket>> ApiClient::OpenWebSocket(std::string_view target) {
+Result<std::unique_ptr<WebSocket>> ApiClient::OpenWebSocket(
+    std::string_view target) {
   return client_detail::OpenWebSocket(impl_->spec, target, impl_->timeout);
 }
 

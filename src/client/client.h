@@ -54,24 +54,31 @@ class ApiClient {
 
   // One raw HTTP exchange. Transport failures are errors; HTTP error
   // statuses are not (see DecodeReply).
-  [[nodiscard]] Result<HttpReply> Request(std::string_view method, std::string_view target,
+  [[nodiscard]] Result<HttpReply> Request(std::string_view method,
+                                          std::string_view target,
                                           const std::optional<Json>& body = {});
+  // Like Request, with the body sent as given (tests send malformed JSON).
+  [[nodiscard]] Result<HttpReply> RawRequest(std::string_view method, std::string_view target,
+                                             const std::optional<std::string>& body);
   // Request + DecodeReply.
-  [[nodiscard]] Result<Json> Call(std::string_view method, std::string_view target,
+  [[nodiscard]] Result<Json> Call(std::string_view method,
+                                  std::string_view target,
                                   const std::optional<Json>& body = {});
   // Like Call, but waits for an async operation to finish: returns the
   // operation's metadata on success, its error on failure, kTimeout when it
   // is still running after `timeout`.
-  [[nodiscard]] Result<Json> CallAndWait(std::string_view method, std::string_view target,
-                                         const std::optional<Json>& body = {},
-                                         std::chrono::seconds timeout = std::chrono::seconds(300));
+  [[nodiscard]] Result<Json> CallAndWait(
+      std::string_view method, std::string_view target,
+      const std::optional<Json>& body = {},
+      std::chrono::seconds timeout = std::chrono::seconds(300));
   // Waits for the operation at op_url ("/1.0/operations/<id>") given its
   // current state; same outcome as CallAndWait.
   [[nodiscard]] Result<Json> WaitOperation(const std::string& op_url, Json op,
                                            std::chrono::seconds timeout);
 
   // Opens a WebSocket on a fresh connection (e.g. /1.0/events).
-  [[nodiscard]] Result<std::unique_ptr<WebSocket>> OpenWebSocket(std::string_view target);
+  [[nodiscard]] Result<std::unique_ptr<WebSocket>> OpenWebSocket(
+      std::string_view target);
 
  private:
   struct Impl;

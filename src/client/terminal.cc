@@ -6,7 +6,8 @@
 namespace vireo {
 
 Result<std::unique_ptr<RawTerminal>> RawTerminal::Enter(int fd) {
-  if (!::isatty(fd)) return Err(ErrorCode::kFailedPrecondition, "not a terminal");
+  if (!::isatty(fd))
+    return Err(ErrorCode::kFailedPrecondition, "not a terminal");
   termios saved{};
   if (::tcgetattr(fd, &saved) != 0) return ErrnoErr("tcgetattr");
   termios raw = saved;

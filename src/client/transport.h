@@ -39,9 +39,9 @@ struct HttpsTarget {
 
 // Where and how to connect; shared by the HTTP client and WebSockets.
 struct ConnectionSpec {
-  std::string unix_socket;            // used when https is empty
-  std::optional<HttpsTarget> https;   // set for https:// endpoints
-  std::string token;                  // bearer token (HTTPS only)
+  std::string unix_socket;                  // used when https is empty
+  std::optional<HttpsTarget> https;         // set for https:// endpoints
+  std::string token;                        // bearer token (HTTPS only)
   std::shared_ptr<asio::ssl::context> tls;  // set when https is set
 
   std::string HostHeader() const;
@@ -66,8 +66,10 @@ bool IsDisconnect(const beast::error_code& ec);
 bool RunUntil(asio::io_context& io, Clock::time_point deadline,
               const std::function<void()>& on_timeout);
 
-asio::awaitable<beast::error_code> ConnectUnix(UnixSocket& socket, std::string path);
-asio::awaitable<beast::error_code> ConnectTls(TlsStream& stream, HttpsTarget target);
+asio::awaitable<beast::error_code> ConnectUnix(UnixSocket& socket,
+                                               std::string path);
+asio::awaitable<beast::error_code> ConnectTls(TlsStream& stream,
+                                              HttpsTarget target);
 
 // Connects and performs the WebSocket handshake for target (websocket.cc).
 Result<std::unique_ptr<WebSocket>> OpenWebSocket(const ConnectionSpec& spec,

@@ -5,6 +5,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -43,9 +44,9 @@ Status WriteAll(int fd, const char* data, size_t size) {
 }
 
 struct RelayState {
-  bool done = false;       // the socket read side ended
-  bool closing = false;    // we sent a close frame
-  beast::error_code error; // why the read side ended, when abnormal
+  bool done = false;        // the socket read side ended
+  bool closing = false;     // we sent a close frame
+  beast::error_code error;  // why the read side ended, when abnormal
   Status output_status;
   Clock::time_point last_output = Clock::now();
 };
@@ -55,7 +56,8 @@ class WebSocketImpl final : public WebSocket {
  public:
   using Stream = websocket::stream<Next>;
 
-  WebSocketImpl(std::unique_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls,
+  WebSocketImpl(std::unique_ptr<asio::io_context> io,
+                std::shared_ptr<asio::ssl::context> tls,
                 std::unique_ptr<Stream> ws)
       : io_(std::move(io)), tls_(std::move(tls)), ws_(std::move(ws)) {}
   ~WebSocketImpl() override { Close(); }
@@ -93,13 +95,17 @@ class WebSocketImpl final : public WebSocket {
   }
 
   Status RelayInteractive(int in_fd, int out_fd, char escape) override {
-    if (closed_) return Err(ErrorCode::kFailedPrecondition, "websocket is closed");
+    if (closed_)
+      return Err(ErrorCode::kFailedPrecondition, "websocket is closed");
     bool tty = ::isatty(in_fd);
     std::unique_ptr<RawTerminal> raw;
-    if (tty) ASSIGN_OR_RETURN(raw, RawTerminal::Enter(in_fd));
+    if (tty) {
+      ASSIGN_OR_RETURN(raw, RawTerminal::Enter(in_fd));
+    }
     FdFlagsGuard flags_guard(in_fd);
     ws_->binary(true);
-    ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws_->set_option(
+        websocket::stream_base::timeout::suggested(beast::role_type::client));
 
     asio::posix::stream_descriptor input(*io_);
     beast::error_code ec;
@@ -109,8 +115,10 @@ class WebSocketImpl final : public WebSocket {
     RelayState state;
     std::exception_ptr failure;
     io_->restart();
-    asio::co_spawn(*io_, PumpOutput(state, out_fd, input, timer), ExceptionSink{&failure});
-    asio::co_spawn(*io_, PumpInput(state, input, timer, escape, tty), ExceptionSink{&failure});
+    asio::co_spawn(*io_, PumpOutput(state, out_fd, input, timer),
+                   ExceptionSink{&failure});
+    asio::co_spawn(*io_, PumpInput(state, input, timer, escape, tty),
+                   ExceptionSink{&failure});
     try {
       io_->run();
     } catch (...) {
@@ -120,7 +128,8 @@ class WebSocketImpl final : public WebSocket {
     raw.reset();
     if (failure) return tl::unexpected(FromException(failure, "console"));
     TRY(state.output_status);
-    if (state.error) return tl::unexpected(FromBeast(state.error, "console connection"));
+    if (state.error)
+      return tl::unexpected(FromBeast(state.error, "console connection"));
     return Ok();
   }
 
@@ -141,15 +150,17 @@ class WebSocketImpl final : public WebSocket {
     for (;;) {
       auto [ec, n] = co_await ws_->async_read(buffer, kTuple);
       if (ec) {
-        if (ec != websocket::error::closed && !(state.closing && IsDisconnect(ec))) {
+        // Our own close makes the pending read end with operation_aborted.
+        bool ours = state.closing &&
+                    (IsDisconnect(ec) || ec == asio::error::operation_aborted);
+        if (ec != websocket::error::closed && !ours) {
           state.error = ec;
         }
         break;
       }
-      for (auto b : beast::buffers_range_ref(buffer.data())) {
-        state.output_status = WriteAll(out_fd, static_cast<const char*>(b.data()), b.size());
-        if (!state.output_status) break;
-      }
+      auto data = buffer.data();  // a flat_buffer holds one contiguous block
+      state.output_status =
+          WriteAll(out_fd, static_cast<const char*>(data.data()), data.size());
       buffer.consume(n);
       state.last_output = Clock::now();
       if (!state.output_status) break;
@@ -164,25 +175,27 @@ class WebSocketImpl final : public WebSocket {
     }
   }
 
-  asio::awaitable<void> PumpInput(RelayState& state, asio::posix::stream_descriptor& input,
-                                  asio::steady_timer& timer, char escape, bool tty) {
+  asio::awaitable<void> PumpInput(RelayState& state,
+                                  asio::posix::stream_descriptor& input,
+                                  asio::steady_timer& timer, char escape,
+                                  bool tty) {
     std::array<char, 4096> buf;
-    for (;;) {
+    bool detach = false;
+    while (!detach) {
       auto [ec, n] = co_await input.async_read_some(asio::buffer(buf), kTuple);
       if (state.done) co_return;
       if (ec) break;  // end of input (or an unreadable fd): stop sending
       std::string_view chunk(buf.data(), n);
       size_t pos = chunk.find(escape);
-      bool detach = pos != std::string_view::npos;
+      detach = pos != std::string_view::npos;
       if (detach) chunk = chunk.substr(0, pos);
       if (!chunk.empty()) {
-        auto [wec, wn] =
-            co_await ws_->async_write(asio::buffer(chunk.data(), chunk.size()), kTuple);
+        auto [wec, wn] = co_await ws_->async_write(
+            asio::buffer(chunk.data(), chunk.size()), kTuple);
         if (wec || state.done) co_return;  // the read side reports the failure
       }
-      if (detach) break;
     }
-    if (!tty) {
+    if (!tty && !detach) {
       auto eof_at = Clock::now();
       while (!state.done && Clock::now() - eof_at < kMaxLinger) {
         timer.expires_after(kQuiet);
@@ -202,11 +215,11 @@ class WebSocketImpl final : public WebSocket {
 };
 
 template <typename Next>
-asio::awaitable<void> Handshake(websocket::stream<Next>& ws,
-                                std::function<asio::awaitable<beast::error_code>()> connect,
-                                std::string host, std::string target,
-                                websocket::response_type& res, beast::error_code& ec,
-                                std::string& stage) {
+asio::awaitable<void> Handshake(
+    websocket::stream<Next>& ws,
+    std::function<asio::awaitable<beast::error_code>()> connect,
+    std::string host, std::string target, websocket::response_type& res,
+    beast::error_code& ec, std::string& stage) {
   stage = "connect";
   ec = co_await connect();
   if (ec) co_return;
@@ -217,10 +230,16 @@ asio::awaitable<void> Handshake(websocket::stream<Next>& ws,
 
 template <typename Next>
 Result<std::unique_ptr<WebSocket>> Open(
-    std::unique_ptr<asio::io_context> io, std::shared_ptr<asio::ssl::context> tls,
-    std::unique_ptr<websocket::stream<Next>> ws,
-    std::function<asio::awaitable<beast::error_code>()> connect, const ConnectionSpec& spec,
-    std::string_view target, Clock::duration timeout) {
+    std::unique_ptr<asio::io_context> io_arg,
+    std::shared_ptr<asio::ssl::context> tls,
+    std::unique_ptr<websocket::stream<Next>> ws_arg,
+    std::function<asio::awaitable<beast::error_code>()> connect,
+    const ConnectionSpec& spec, std::string_view target,
+    Clock::duration timeout) {
+  // Locals, not parameters, so that on error the stream dies before its
+  // io_context (parameter destruction order is unspecified).
+  auto io = std::move(io_arg);
+  auto ws = std::move(ws_arg);
   if (spec.https && !spec.token.empty()) {
     ws->set_option(websocket::stream_base::decorator(
         [token = spec.token](websocket::request_type& req) {
@@ -233,8 +252,8 @@ Result<std::unique_ptr<WebSocket>> Open(
   std::string stage;
   std::exception_ptr failure;
   asio::co_spawn(*io,
-                 Handshake(*ws, std::move(connect), spec.HostHeader(), std::string(target), res,
-                           ec, stage),
+                 Handshake(*ws, std::move(connect), spec.HostHeader(),
+                           std::string(target), res, ec, stage),
                  ExceptionSink{&failure});
   auto& lowest = beast::get_lowest_layer(*ws);
   bool ok = RunUntil(*io, Clock::now() + timeout, [&lowest] {
@@ -243,18 +262,22 @@ Result<std::unique_ptr<WebSocket>> Open(
   });
   std::string what = "websocket " + std::string(target);
   if (failure) return tl::unexpected(FromException(failure, what));
-  if (!ok) return Err(ErrorCode::kTimeout, what + ": no answer from " + spec.Describe());
+  if (!ok)
+    return Err(ErrorCode::kTimeout,
+               what + ": no answer from " + spec.Describe());
   if (ec) {
-    if (stage == "handshake" && res.result_int() != 0 && res.result_int() != 101) {
+    if (stage == "handshake" && res.result_int() != 0 &&
+        res.result_int() != 101) {
       HttpReply reply{static_cast<int>(res.result_int()),
-                      std::string(res[beast::http::field::content_type]), res.body()};
+                      std::string(res[beast::http::field::content_type]),
+                      res.body()};
       auto decoded = DecodeReply(reply);
       if (!decoded) return tl::unexpected(decoded.error());
       return Err(ErrorCode::kInternal, what + ": upgrade refused with HTTP " +
                                            std::to_string(reply.status));
     }
-    return tl::unexpected(
-        FromBeast(ec, stage == "connect" ? "connect " + spec.Describe() : what));
+    return tl::unexpected(FromBeast(
+        ec, stage == "connect" ? "connect " + spec.Describe() : what));
   }
   return std::unique_ptr<WebSocket>(
       new WebSocketImpl<Next>(std::move(io), std::move(tls), std::move(ws)));
@@ -269,14 +292,19 @@ Result<std::unique_ptr<WebSocket>> OpenWebSocket(const ConnectionSpec& spec,
   if (spec.https) {
     auto ws = std::make_unique<websocket::stream<TlsStream>>(*io, *spec.tls);
     auto* stream = &ws->next_layer();
-    auto connect = [stream, https = *spec.https] { return ConnectTls(*stream, https); };
-    return Open<TlsStream>(std::move(io), spec.tls, std::move(ws), connect, spec, target,
-                           timeout);
+    auto connect = [stream, https = *spec.https] {
+      return ConnectTls(*stream, https);
+    };
+    return Open<TlsStream>(std::move(io), spec.tls, std::move(ws), connect,
+                           spec, target, timeout);
   }
   auto ws = std::make_unique<websocket::stream<UnixSocket>>(*io);
   auto* socket = &ws->next_layer();
-  auto connect = [socket, path = spec.unix_socket] { return ConnectUnix(*socket, path); };
-  return Open<UnixSocket>(std::move(io), nullptr, std::move(ws), connect, spec, target, timeout);
+  auto connect = [socket, path = spec.unix_socket] {
+    return ConnectUnix(*socket, path);
+  };
+  return Open<UnixSocket>(std::move(io), nullptr, std::move(ws), connect, spec,
+                          target, timeout);
 }
 
 }  // namespace vireo::client_detail

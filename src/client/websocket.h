@@ -17,7 +17,8 @@ class WebSocket {
 
   // Blocks for the next message. kUnavailable once the peer closed.
   [[nodiscard]] virtual Result<std::string> Read() = 0;
-  [[nodiscard]] virtual Status Write(std::string_view data, bool binary = true) = 0;
+  [[nodiscard]] virtual Status Write(std::string_view data,
+                                     bool binary = true) = 0;
   // Sends a close frame (best effort) and closes the connection.
   virtual void Close() = 0;
 
@@ -25,8 +26,8 @@ class WebSocket {
   // typed (detach), the server closes the socket, or, when in_fd is not a
   // terminal, in_fd ends and the output has been quiet for a moment. A
   // terminal in_fd is put in raw mode for the duration and restored after.
-  [[nodiscard]] virtual Status RelayInteractive(int in_fd, int out_fd,
-                                                char escape = kDefaultEscape) = 0;
+  [[nodiscard]] virtual Status RelayInteractive(
+      int in_fd, int out_fd, char escape = kDefaultEscape) = 0;
 };
 
 }  // namespace vireo

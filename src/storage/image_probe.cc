@@ -22,18 +22,22 @@ Result<ImageInfo> ParseInfo(const std::string& path, const std::string& text) {
   if (format == j.end() || !format->is_string()) return bad("no format");
   info.format = format->get<std::string>();
   auto vsize = j.find("virtual-size");
-  if (vsize == j.end() || !vsize->is_number_unsigned()) return bad("no virtual-size");
+  if (vsize == j.end() || !vsize->is_number_unsigned())
+    return bad("no virtual-size");
   info.virtual_size = vsize->get<uint64_t>();
   auto asize = j.find("actual-size");
-  if (asize != j.end() && asize->is_number_unsigned()) info.actual_size = asize->get<uint64_t>();
+  if (asize != j.end() && asize->is_number_unsigned())
+    info.actual_size = asize->get<uint64_t>();
   auto backing = j.find("backing-filename");
-  if (backing != j.end() && backing->is_string()) info.backing_file = backing->get<std::string>();
+  if (backing != j.end() && backing->is_string())
+    info.backing_file = backing->get<std::string>();
   // An external data file makes the image read another host file, exactly
   // like a backing file; report it the same way so callers refuse it.
   if (info.backing_file.empty() && j.contains("format-specific")) {
     const Json& fs = j["format-specific"];
     if (fs.is_object() && fs.contains("data") && fs["data"].is_object() &&
-        fs["data"].contains("data-file") && fs["data"]["data-file"].is_string()) {
+        fs["data"].contains("data-file") &&
+        fs["data"]["data-file"].is_string()) {
       info.backing_file = fs["data"]["data-file"].get<std::string>();
     }
   }
@@ -43,7 +47,8 @@ Result<ImageInfo> ParseInfo(const std::string& path, const std::string& text) {
 }  // namespace
 
 Result<ImageInfo> ProbeImage(const std::string& path) {
-  if (path.empty()) return Err(ErrorCode::kInvalidArgument, "image path is empty");
+  if (path.empty())
+    return Err(ErrorCode::kInvalidArgument, "image path is empty");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
@@ -52,21 +57,28 @@ Result<ImageInfo> ProbeImage(const std::string& path) {
     return ErrnoErr("stat image '" + path + "'");
   }
   if (!S_ISREG(st.st_mode)) {
-    return Err(ErrorCode::kInvalidArgument, "image '" + path + "' is not a regular file");
+    return Err(ErrorCode::kInvalidArgument,
+               "image '" + path + "' is not a regular file");
   }
   // qemu-img reads "proto:..." names as protocols (nbd:, json:, http:); an
   // absolute path always starts with '/', so it is only ever a file.
   std::error_code ec;
   std::string abs = std::filesystem::absolute(path, ec).string();
-  if (ec) return Err(ErrorCode::kInvalidArgument, "image '" + path + "': " + ec.message());
-  ASSIGN_OR_RETURN(auto out, RunCommand({"qemu-img", "info", "--output=json", abs}));
-  if (!out.status.success()) {
-    std::string msg = out.err.empty() ? out.status.Describe() : out.err;
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    return Err(ErrorCode::kInvalidArgument, "image '" + path + "' is not readable: " + msg);
+  if (ec)
+    return Err(ErrorCode::kInvalidArgument,
+               "image '" + path + "': " + ec.message());
+  auto out = RunCommandOk({"qemu-img", "info", "--output=json", abs});
+  if (!out) {
+    // qemu-img ran and refused the file: the user's input is bad. Other
+    // failures (not installed, timed out) keep their own code.
+    if (out.error().code() != ErrorCode::kIo)
+      return tl::unexpected<Error>(out.error());
+    return Err(
+        ErrorCode::kInvalidArgument,
+        "image '" + path + "' is not readable: " + out.error().message());
   }
   try {
-    return ParseInfo(path, out.out);
+    return ParseInfo(path, *out);
   } catch (const std::exception& e) {
     return Err(ErrorCode::kInternal, "qemu-img info " + path + ": " + e.what());
   }

@@ -95,7 +95,7 @@ TEST_F(BadInput, WrongTypesAndAbsurdSizes) {
 }
 
 TEST_F(BadInput, InvalidNames) {
-  for (std::string name : {"a/b", "..", "has space", std::string(64, 'a'), "", "-x", "x-",
+  for (const std::string& name : std::vector<std::string>{"a/b", "..", "has space", std::string(64, 'a'), "", "-x", "x-",
                            "bad\nname", "../etc"}) {
     auto [status, msg] = PostJson("/1.0/instances", GuestSpec(name));
     EXPECT_EQ(status, 400) << "name '" << name << "': " << msg;

@@ -37,11 +37,12 @@ std::string FindVirtFlag(const std::string& cpuinfo_path, std::string* error) {
 Result<AccelChoice> ChooseAccelerator(std::string_view override_accel,
                                       const std::string& cpuinfo_path,
                                       const std::string& kvm_dev) {
-  if (override_accel == "tcg") return AccelChoice{"tcg", "TCG forced by configuration"};
+  if (override_accel == "tcg")
+    return AccelChoice{"tcg", "TCG forced by configuration"};
   if (!override_accel.empty() && override_accel != "kvm") {
-    return Err(ErrorCode::kInvalidArgument,
-               "unknown accelerator '" + std::string(override_accel) +
-                   "' (expected kvm or tcg)");
+    return Err(ErrorCode::kInvalidArgument, "unknown accelerator '" +
+                                                std::string(override_accel) +
+                                                "' (expected kvm or tcg)");
   }
   std::string why_not;
   std::string read_error;
@@ -56,11 +57,13 @@ Result<AccelChoice> ChooseAccelerator(std::string_view override_accel,
       why_not = kvm_dev + " not usable: " + std::strerror(errno);
     } else {
       ::close(fd);
-      return AccelChoice{"kvm", "CPU has " + flag + " and " + kvm_dev + " is usable"};
+      return AccelChoice{"kvm",
+                         "CPU has " + flag + " and " + kvm_dev + " is usable"};
     }
   }
   if (override_accel == "kvm") {
-    return Err(ErrorCode::kInvalidArgument, "KVM requested but unavailable: " + why_not);
+    return Err(ErrorCode::kInvalidArgument,
+               "KVM requested but unavailable: " + why_not);
   }
   return AccelChoice{"tcg", why_not + ": using TCG"};
 }

@@ -5,7 +5,8 @@ namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-void Push(std::vector<std::string>* argv, std::initializer_list<std::string> args) {
+void Push(std::vector<std::string>* argv,
+          std::initializer_list<std::string> args) {
   argv->insert(argv->end(), args);
 }
 
@@ -14,7 +15,8 @@ std::string SandboxSpec(bool drops_privileges) {
   // so with elevateprivileges=deny QEMU dies with SIGSYS (checked on QEMU
   // 7.2). Allow it only when we ask QEMU to drop privileges.
   return std::string("on,obsolete=deny,elevateprivileges=") +
-         (drops_privileges ? "allow" : "deny") + ",spawn=deny,resourcecontrol=deny";
+         (drops_privileges ? "allow" : "deny") +
+         ",spawn=deny,resourcecontrol=deny";
 }
 
 }  // namespace
@@ -31,16 +33,20 @@ std::string QemuEscape(std::string_view value) {
 
 Result<std::vector<std::string>> QemuCommandLine::Build() const {
   const InstanceConfig& c = instance_.config;
-  if (c.name.empty()) return Err(ErrorCode::kInvalidArgument, "instance has no name");
-  if (c.cpus < 1) return Err(ErrorCode::kInvalidArgument, "cpus must be at least 1");
+  if (c.name.empty())
+    return Err(ErrorCode::kInvalidArgument, "instance has no name");
+  if (c.cpus < 1)
+    return Err(ErrorCode::kInvalidArgument, "cpus must be at least 1");
   if (c.memory_bytes < 16 * kMiB) {
     return Err(ErrorCode::kInvalidArgument, "memory must be at least 16 MiB");
   }
   if (options_.accel != "kvm" && options_.accel != "tcg") {
-    return Err(ErrorCode::kInvalidArgument, "unknown accelerator " + options_.accel);
+    return Err(ErrorCode::kInvalidArgument,
+               "unknown accelerator " + options_.accel);
   }
   if (c.kernel.empty() && (!c.initrd.empty() || !c.cmdline.empty())) {
-    return Err(ErrorCode::kInvalidArgument, "initrd or cmdline given without a kernel");
+    return Err(ErrorCode::kInvalidArgument,
+               "initrd or cmdline given without a kernel");
   }
   uint64_t mib = (c.memory_bytes + kMiB - 1) / kMiB;
 
@@ -51,14 +57,16 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
   Push(&argv, {"-cpu", options_.accel == "kvm" ? "host" : "max"});
   Push(&argv, {"-smp", std::to_string(c.cpus)});
   Push(&argv, {"-m", std::to_string(mib) + "M"});
-  Push(&argv, {"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"});
+  Push(&argv,
+       {"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"});
   Push(&argv, {"-chardev",
-               "socket,id=qmp,path=" + QemuEscape(paths_.qmp_socket) + ",server=on,wait=off",
+               "socket,id=qmp,path=" + QemuEscape(paths_.qmp_socket) +
+                   ",server=on,wait=off",
                "-mon", "chardev=qmp,mode=control"});
   Push(&argv, {"-chardev",
                "socket,id=serial0,path=" + QemuEscape(paths_.serial_socket) +
-                   ",server=on,wait=off,logfile=" + QemuEscape(paths_.console_log) +
-                   ",logappend=on",
+                   ",server=on,wait=off,logfile=" +
+                   QemuEscape(paths_.console_log) + ",logappend=on",
                "-serial", "chardev:serial0"});
   Push(&argv, {"-pidfile", paths_.pid_file});
   // -kernel/-initrd/-append take their value verbatim (no key=value parsing).
@@ -72,7 +80,8 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
   if (options_.sandbox) {
     Push(&argv, {"-sandbox", SandboxSpec(!options_.run_as_user.empty())});
   }
-  if (!options_.run_as_user.empty()) Push(&argv, {"-runas", options_.run_as_user});
+  if (!options_.run_as_user.empty())
+    Push(&argv, {"-runas", options_.run_as_user});
   return argv;
 }
 
@@ -81,13 +90,16 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
   for (size_t i = 0; i < c.disks.size(); ++i) {
     const DiskConfig& d = c.disks[i];
     if (d.path.empty()) {
-      return Err(ErrorCode::kInvalidArgument, "disk " + d.name + " has no path");
+      return Err(ErrorCode::kInvalidArgument,
+                 "disk " + d.name + " has no path");
     }
     std::string n = std::to_string(i);
-    Push(argv, {"-blockdev", "driver=file,filename=" + QemuEscape(d.path) + ",node-name=file" +
-                                 n + ",cache.direct=off"});
-    Push(argv, {"-blockdev", "driver=qcow2,file=file" + n + ",node-name=disk" + n});
-    std::string device = "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
+    Push(argv, {"-blockdev", "driver=file,filename=" + QemuEscape(d.path) +
+                                 ",node-name=file" + n + ",cache.direct=off"});
+    Push(argv,
+         {"-blockdev", "driver=qcow2,file=file" + n + ",node-name=disk" + n});
+    std::string device =
+        "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
     if (i == 0 && c.kernel.empty()) device += ",bootindex=1";
     Push(argv, {"-device", device});
   }

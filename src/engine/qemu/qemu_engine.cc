@@ -4,7 +4,10 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37).
+extern "C" {
 #include <sys/pidfd.h>
+}
 
 #include <atomic>
 #include <condition_variable>
@@ -25,7 +28,7 @@ struct QemuEngine::Vm {
   VmPaths paths;
   std::unique_ptr<Process> process;  // pidfd() is safe to use from any thread
   bool adopted = false;              // not our child: exit status unknown
-  uint64_t log_offset = 0;           // where this run's stderr starts in qemu.log
+  uint64_t log_offset = 0;  // where this run's stderr starts in qemu.log
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> guest_shutdown{false};
 
@@ -49,16 +52,10 @@ namespace {
 constexpr milliseconds kStartQmpTimeout{10000};
 constexpr milliseconds kAdoptQmpTimeout{5000};
 
-Status ValidateId(const std::string& id) {
-  if (id.empty() || id.size() > 64) {
-    return Err(ErrorCode::kInvalidArgument, "bad instance id '" + id + "'");
-  }
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return Err(ErrorCode::kInvalidArgument, "bad instance id '" + id + "'");
-    }
-  }
-  return Ok();
+// The QMP chardev option as it appears in QEMU's argv: identifies the QEMU
+// of one instance in /proc/PID/cmdline.
+std::string QmpPathArg(const VmPaths& paths) {
+  return "path=" + QemuEscape(paths.qmp_socket) + ",";
 }
 
 Status CheckUser(const std::string& user) {
@@ -67,7 +64,8 @@ Status CheckUser(const std::string& user) {
   std::vector<char> buf(16384);
   int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || found == nullptr) {
-    return Err(ErrorCode::kInvalidArgument, "run-as user '" + user + "' does not exist");
+    return Err(ErrorCode::kInvalidArgument,
+               "run-as user '" + user + "' does not exist");
   }
   return Ok();
 }
@@ -76,22 +74,30 @@ Status CheckUser(const std::string& user) {
 
 Result<std::unique_ptr<QemuEngine>> QemuEngine::Create(Options options) {
   if (options.run_dir.empty() || options.run_dir[0] != '/') {
-    return Err(ErrorCode::kInvalidArgument, "qemu engine: run_dir must be an absolute path");
+    return Err(ErrorCode::kInvalidArgument,
+               "qemu engine: run_dir must be an absolute path");
   }
-  while (options.run_dir.size() > 1 && options.run_dir.back() == '/') options.run_dir.pop_back();
+  while (options.run_dir.size() > 1 && options.run_dir.back() == '/')
+    options.run_dir.pop_back();
   TRY_CTX(MakeDirs(options.run_dir), "qemu engine");
-  ASSIGN_OR_RETURN(AccelChoice accel, ChooseAccelerator(options.accel_override));
-  TRY_CTX(RunCommandOk({options.qemu_binary, "--version"}, std::chrono::seconds(20)),
+  ASSIGN_OR_RETURN(AccelChoice accel,
+                   ChooseAccelerator(options.accel_override));
+  TRY_CTX(RunCommandOk({options.qemu_binary, "--version"},
+                       std::chrono::seconds(20)),
           "qemu engine: cannot run " + options.qemu_binary);
-  if (!options.run_as_user.empty()) TRY_CTX(CheckUser(options.run_as_user), "qemu engine");
+  if (!options.run_as_user.empty())
+    TRY_CTX(CheckUser(options.run_as_user), "qemu engine");
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return ErrnoErr("qemu engine: eventfd");
   LOG_INFO("qemu engine: accelerator {} ({})", accel.accel, accel.reason);
-  return std::unique_ptr<QemuEngine>(new QemuEngine(std::move(options), accel, std::move(wake)));
+  return std::unique_ptr<QemuEngine>(
+      new QemuEngine(std::move(options), accel, std::move(wake)));
 }
 
 QemuEngine::QemuEngine(Options options, AccelChoice accel, UniqueFd wake_fd)
-    : options_(std::move(options)), accel_(std::move(accel)), wake_fd_(std::move(wake_fd)) {
+    : options_(std::move(options)),
+      accel_(std::move(accel)),
+      wake_fd_(std::move(wake_fd)) {
   launch_.qemu_binary = options_.qemu_binary;
   launch_.accel = accel_.accel;
   launch_.run_as_user = options_.run_as_user;
@@ -122,7 +128,9 @@ QemuEngine::~QemuEngine() {
   }
 }
 
-void QemuEngine::SetEventSink(EventSink sink) { events_.SetSink(std::move(sink)); }
+void QemuEngine::SetEventSink(EventSink sink) {
+  events_.SetSink(std::move(sink));
+}
 
 VmPaths QemuEngine::PathsFor(const Instance& instance) const {
   VmPaths p;
@@ -158,15 +166,24 @@ Result<int> QemuEngine::Start(const Instance& instance) {
 }
 
 Result<int> QemuEngine::StartReserved(const Instance& instance) {
-  TRY(ValidateId(instance.id));
+  TRY(ValidateInstanceId(instance.id));
   VmPaths paths = PathsFor(instance);
   TRY(CheckSocketPath(paths.qmp_socket));
   TRY(CheckSocketPath(paths.serial_socket));
-  ASSIGN_OR_RETURN(auto argv, QemuCommandLine(instance, paths, launch_).Build());
+  ASSIGN_OR_RETURN(auto argv,
+                   QemuCommandLine(instance, paths, launch_).Build());
   TRY(MakeDirs(paths.dir));
+  // A QEMU from an earlier vireod that was never adopted still owns the
+  // sockets; removing them would orphan it.
+  if (auto old_pid = ReadPidFile(paths.pid_file);
+      old_pid && ProcessArgsContain(*old_pid, QmpPathArg(paths))) {
+    return Err(ErrorCode::kAlreadyExists,
+               "a QEMU for this instance is still running (pid " +
+                   std::to_string(*old_pid) + "); adopt it first");
+  }
   RemoveRuntimeFiles(paths);  // left over by a QEMU that crashed
-  TRY(AppendLine(paths.qemu_log, "=== vireo: starting " + instance.name() + " (" +
-                                     accel_.accel + ")"));
+  TRY(AppendLine(paths.qemu_log, "=== vireo: starting " + instance.name() +
+                                     " (" + accel_.accel + ")"));
 
   auto vm = std::make_shared<Vm>();
   vm->name = instance.name();
@@ -205,16 +222,21 @@ Error QemuEngine::FailStart(const std::shared_ptr<Vm>& vm, Error error) {
   if (status && status->signal != SIGKILL) {
     error = Error(ErrorCode::kFailedPrecondition, "QEMU " + status->Describe());
   }
-  if (!stderr_tail.empty()) error = Error(error.code(), error.message() + ": " + stderr_tail);
+  if (!stderr_tail.empty())
+    error = Error(error.code(), error.message() + ": " + stderr_tail);
   return error;
 }
 
-Status QemuEngine::Attach(const std::shared_ptr<Vm>& vm, std::unique_ptr<QmpClient> client) {
+Status QemuEngine::Attach(const std::shared_ptr<Vm>& vm,
+                          std::unique_ptr<QmpClient> client) {
   std::shared_ptr<QmpClient> qmp = std::move(client);
   std::weak_ptr<Vm> weak = vm;
   qmp->SetEventHandler(
-      [this, weak](const std::string& event, const Json& data) { OnQmpEvent(weak, event, data); });
-  qmp->SetCloseHandler([name = vm->name] { LOG_DEBUG("qmp: connection to {} closed", name); });
+      [this, weak](const std::string& event, const Json& data) {
+        OnQmpEvent(weak, event, data);
+      });
+  qmp->SetCloseHandler(
+      [name = vm->name] { LOG_DEBUG("qmp: connection to {} closed", name); });
   {
     std::lock_guard lock(vm->mu);
     vm->qmp = qmp;
@@ -231,8 +253,8 @@ Status QemuEngine::Attach(const std::shared_ptr<Vm>& vm, std::unique_ptr<QmpClie
   return Ok();
 }
 
-void QemuEngine::OnQmpEvent(const std::weak_ptr<Vm>& weak_vm, const std::string& event,
-                            const Json& data) {
+void QemuEngine::OnQmpEvent(const std::weak_ptr<Vm>& weak_vm,
+                            const std::string& event, const Json& data) {
   auto vm = weak_vm.lock();
   if (!vm) return;
   if (event == "SHUTDOWN") {
@@ -271,7 +293,7 @@ Result<bool> QemuEngine::Adopt(const Instance& instance) {
 }
 
 Result<bool> QemuEngine::AdoptReserved(const Instance& instance) {
-  TRY(ValidateId(instance.id));
+  TRY(ValidateInstanceId(instance.id));
   VmPaths paths = PathsFor(instance);
   auto gone = [&paths](const std::string& why) {
     LOG_INFO("qemu: not adopting {}: {}", paths.dir, why);
@@ -283,7 +305,7 @@ Result<bool> QemuEngine::AdoptReserved(const Instance& instance) {
   auto process = Process::Adopt(*pid);
   if (!process) return gone("process " + std::to_string(*pid) + " is gone");
   // Checked after pidfd_open: the pidfd pins the process we verified.
-  if (!ProcessArgsContain(*pid, "path=" + QemuEscape(paths.qmp_socket) + ",")) {
+  if (!ProcessArgsContain(*pid, QmpPathArg(paths))) {
     return gone("pid " + std::to_string(*pid) + " is not this VM's QEMU");
   }
   auto vm = std::make_shared<Vm>();
@@ -333,7 +355,8 @@ Status QemuEngine::Powerdown(const std::string& name) {
 
 Status QemuEngine::Kill(const std::string& name) {
   auto vm = Find(name);
-  if (!vm) return Err(ErrorCode::kNotFound, "kill " + name + ": VM is not running");
+  if (!vm)
+    return Err(ErrorCode::kNotFound, "kill " + name + ": VM is not running");
   vm->stop_requested = true;
   std::shared_ptr<QmpClient> qmp;
   {
@@ -347,7 +370,8 @@ Status QemuEngine::Kill(const std::string& name) {
   if (vm->WaitExited(milliseconds(3000))) return Ok();
   ::pidfd_send_signal(vm->process->pidfd(), SIGKILL, nullptr, 0);
   if (vm->WaitExited(milliseconds(5000))) return Ok();
-  return Err(ErrorCode::kTimeout, "kill " + name + ": QEMU did not exit after SIGKILL");
+  return Err(ErrorCode::kTimeout,
+             "kill " + name + ": QEMU did not exit after SIGKILL");
 }
 
 Status QemuEngine::Pause(const std::string& name) {
@@ -373,15 +397,18 @@ Result<std::string> QemuEngine::QueryStatus(const std::string& name) {
   TRY_CTX(reply, "query-status " + name);
   auto status = reply->is_object() ? reply->find("status") : reply->end();
   if (status == reply->end() || !status->is_string()) {
-    return Err(ErrorCode::kInternal, "query-status " + name + ": reply has no status");
+    return Err(ErrorCode::kInternal,
+               "query-status " + name + ": reply has no status");
   }
   return status->get<std::string>();
 }
 
-Result<Json> QemuEngine::Qmp(const std::string& name, const std::string& command,
+Result<Json> QemuEngine::Qmp(const std::string& name,
+                             const std::string& command,
                              const Json& arguments) {
   ASSIGN_OR_RETURN(auto qmp, QmpFor(name));
-  auto reply = qmp->Execute(command, arguments.is_null() ? Json::object() : arguments);
+  auto reply =
+      qmp->Execute(command, arguments.is_null() ? Json::object() : arguments);
   TRY_CTX(reply, name);
   return reply;
 }

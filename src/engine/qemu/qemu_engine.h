@@ -24,7 +24,8 @@ class QmpClient;
 class QemuEngine : public VmEngine {
  public:
   struct Options {
-    std::string run_dir;  // root of per-VM runtime dirs (<run_dir>/<instance id>)
+    std::string
+        run_dir;  // root of per-VM runtime dirs (<run_dir>/<instance id>)
     std::string qemu_binary = "qemu-system-x86_64";
     std::string accel_override;  // "", "kvm" or "tcg"
     std::string run_as_user;     // empty: QEMU keeps our uid (-runas otherwise)
@@ -62,7 +63,8 @@ class QemuEngine : public VmEngine {
   void Unreserve(const std::string& name);
   // Wires QMP events to the sink, checks the VM answers, and starts watching.
   Status Attach(const std::shared_ptr<Vm>& vm, std::unique_ptr<QmpClient> qmp);
-  void OnQmpEvent(const std::weak_ptr<Vm>& weak_vm, const std::string& event, const Json& data);
+  void OnQmpEvent(const std::weak_ptr<Vm>& weak_vm, const std::string& event,
+                  const Json& data);
   // Kills a VM whose Start failed and builds the error with QEMU's stderr.
   Error FailStart(const std::shared_ptr<Vm>& vm, Error error);
   std::shared_ptr<Vm> Find(const std::string& name);

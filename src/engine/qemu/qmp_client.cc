@@ -18,7 +18,8 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxLineBytes = 16u << 20;
 
 int MillisLeft(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - Clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
@@ -39,13 +40,14 @@ Error QmpError(const Json& error) {
 
 }  // namespace
 
-Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::string& socket_path,
-                                                      std::chrono::milliseconds timeout,
-                                                      std::function<bool()> give_up) {
+Result<std::unique_ptr<QmpClient>> QmpClient::Connect(
+    const std::string& socket_path, std::chrono::milliseconds timeout,
+    std::function<bool()> give_up) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return Err(ErrorCode::kInvalidArgument, "qmp: socket path too long: " + socket_path);
+    return Err(ErrorCode::kInvalidArgument,
+               "qmp: socket path too long: " + socket_path);
   }
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   auto deadline = Clock::now() + timeout;
@@ -53,28 +55,32 @@ Result<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::string& socket_
   while (true) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return ErrnoErr("qmp: socket");
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      return FromFd(std::move(fd), std::chrono::milliseconds(std::max(MillisLeft(deadline), 1000)));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
+        0) {
+      return FromFd(std::move(fd), std::chrono::milliseconds(
+                                       std::max(MillisLeft(deadline), 1000)));
     }
     last_errno = errno;
-    if (last_errno != ENOENT && last_errno != ECONNREFUSED && last_errno != EAGAIN &&
-        last_errno != EINTR) {
+    if (last_errno != ENOENT && last_errno != ECONNREFUSED &&
+        last_errno != EAGAIN && last_errno != EINTR) {
       return ErrnoErr("qmp: connect " + socket_path, last_errno);
     }
     if (give_up && give_up()) {
-      return Err(ErrorCode::kUnavailable, "qmp: QEMU exited before its monitor was ready");
+      return Err(ErrorCode::kUnavailable,
+                 "qmp: QEMU exited before its monitor was ready");
     }
     if (Clock::now() >= deadline) {
-      return Err(ErrorCode::kTimeout, "qmp: connect " + socket_path + ": " +
-                                          std::strerror(last_errno) + " (gave up after " +
-                                          std::to_string(timeout.count()) + " ms)");
+      return Err(ErrorCode::kTimeout,
+                 "qmp: connect " + socket_path + ": " +
+                     std::strerror(last_errno) + " (gave up after " +
+                     std::to_string(timeout.count()) + " ms)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
-Result<std::unique_ptr<QmpClient>> QmpClient::FromFd(UniqueFd fd,
-                                                     std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<QmpClient>> QmpClient::FromFd(
+    UniqueFd fd, std::chrono::milliseconds timeout) {
   // Bound each send() so a wedged QEMU cannot block a caller forever.
   timeval tv{5, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -97,7 +103,9 @@ Status QmpClient::Handshake(std::chrono::milliseconds timeout) {
     ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoErr("qmp: read greeting");
-    if (n == 0) return Err(ErrorCode::kUnavailable, "qmp: connection closed before greeting");
+    if (n == 0)
+      return Err(ErrorCode::kUnavailable,
+                 "qmp: connection closed before greeting");
     buffer_.append(buf, static_cast<size_t>(n));
     if (buffer_.size() > kMaxLineBytes) {
       return Err(ErrorCode::kInvalidArgument, "qmp: greeting too long");
@@ -105,13 +113,15 @@ Status QmpClient::Handshake(std::chrono::milliseconds timeout) {
   }
   auto greeting = ParseJson(std::string_view(buffer_).substr(0, newline));
   if (!greeting || !greeting->is_object() || !greeting->contains("QMP")) {
-    return Err(ErrorCode::kInvalidArgument, "qmp: peer did not send a QMP greeting");
+    return Err(ErrorCode::kInvalidArgument,
+               "qmp: peer did not send a QMP greeting");
   }
   greeting_ = std::move(*greeting);
   buffer_.erase(0, newline + 1);
   reader_ = std::thread([this] { ReaderLoop(); });
-  auto caps = Execute("qmp_capabilities", Json::object(),
-                      std::chrono::milliseconds(std::max(MillisLeft(deadline), 1000)));
+  auto caps =
+      Execute("qmp_capabilities", Json::object(),
+              std::chrono::milliseconds(std::max(MillisLeft(deadline), 1000)));
   if (!caps) {
     Error e = caps.error();
     return tl::unexpected(e.WithContext("qmp_capabilities"));
@@ -136,8 +146,7 @@ void QmpClient::SetEventHandler(EventHandler handler) {
 void QmpClient::SetCloseHandler(CloseHandler handler) {
   std::unique_lock lock(mu_);
   close_handler_ = std::move(handler);
-  if (closed_ && !stopping_ && !close_handler_called_ && close_handler_) {
-    close_handler_called_ = true;
+  if (closed_ && !stopping_ && close_handler_) {
     CloseHandler h = close_handler_;
     lock.unlock();
     h();
@@ -151,13 +160,15 @@ bool QmpClient::closed() const {
 
 bool QmpClient::WaitClosed(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [this] { return closed_; });
+  return cv_.wait_for(lock, timeout, [this] { return reader_done_; });
 }
 
-Result<Json> QmpClient::Execute(const std::string& command, const Json& arguments,
+Result<Json> QmpClient::Execute(const std::string& command,
+                                const Json& arguments,
                                 std::chrono::milliseconds timeout) {
   if (!arguments.is_object()) {
-    return Err(ErrorCode::kInvalidArgument, "qmp: arguments of " + command + " must be an object");
+    return Err(ErrorCode::kInvalidArgument,
+               "qmp: arguments of " + command + " must be an object");
   }
   int64_t id;
   {
@@ -169,14 +180,16 @@ Result<Json> QmpClient::Execute(const std::string& command, const Json& argument
   Json request = {{"execute", command}, {"id", id}};
   if (!arguments.empty()) request["arguments"] = arguments;
   // replace: invalid UTF-8 from a caller must not throw.
-  std::string line = request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::string line =
+      request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   bool sent = true;
   int send_errno = 0;
   {
     std::lock_guard lock(write_mu_);
     size_t off = 0;
     while (off < line.size()) {
-      ssize_t n = ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         sent = false;
@@ -192,11 +205,13 @@ Result<Json> QmpClient::Execute(const std::string& command, const Json& argument
     return Err(ErrorCode::kUnavailable,
                "qmp: send " + command + ": " + std::strerror(send_errno));
   }
-  bool done = cv_.wait_for(lock, timeout, [&] { return pending_[id].result.has_value(); });
+  bool done = cv_.wait_for(lock, timeout,
+                           [&] { return pending_[id].result.has_value(); });
   if (!done) {
     pending_.erase(id);
     return Err(ErrorCode::kTimeout, "qmp: no reply to " + command + " within " +
-                                        std::to_string(timeout.count()) + " ms");
+                                        std::to_string(timeout.count()) +
+                                        " ms");
   }
   Result<Json> result = std::move(*pending_[id].result);
   pending_.erase(id);
@@ -241,7 +256,8 @@ void QmpClient::ReaderLoop() {
 }
 
 bool QmpClient::HandleLine(std::string_view line, std::string* error) {
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+    line.remove_suffix(1);
   if (line.empty()) return true;
   auto parsed = ParseJson(line);
   if (!parsed || !parsed->is_object()) {
@@ -271,8 +287,9 @@ bool QmpClient::HandleLine(std::string_view line, std::string* error) {
   } else if (auto e = msg.find("error"); e != msg.end()) {
     DeliverReply(id->get<int64_t>(), tl::unexpected(QmpError(*e)));
   } else {
-    DeliverReply(id->get<int64_t>(),
-                 Err(ErrorCode::kInternal, "qmp: reply has neither return nor error"));
+    DeliverReply(
+        id->get<int64_t>(),
+        Err(ErrorCode::kInternal, "qmp: reply has neither return nor error"));
   }
   return true;
 }
@@ -292,15 +309,16 @@ void QmpClient::MarkClosed(const std::string& reason) {
     closed_ = true;
     close_reason_ = reason;
     for (auto& [id, pending] : pending_) {
-      if (!pending.result) pending.result = Err(ErrorCode::kUnavailable, "qmp: " + reason);
+      if (!pending.result)
+        pending.result = Err(ErrorCode::kUnavailable, "qmp: " + reason);
     }
     cv_.notify_all();
-    if (!stopping_ && !close_handler_called_ && close_handler_) {
-      close_handler_called_ = true;
-      handler = close_handler_;
-    }
+    if (!stopping_ && close_handler_) handler = close_handler_;
   }
   if (handler) handler();
+  std::lock_guard lock(mu_);
+  reader_done_ = true;
+  cv_.notify_all();
 }
 
 }  // namespace vireo

@@ -25,25 +25,27 @@ namespace vireo {
 // destroy the client (a reply cannot be read while the reader is busy).
 class QmpClient {
  public:
-  using EventHandler = std::function<void(const std::string& event, const Json& data)>;
+  using EventHandler =
+      std::function<void(const std::string& event, const Json& data)>;
   using CloseHandler = std::function<void()>;
 
   // Connects to QEMU's QMP unix socket, retrying until `timeout` because
   // QEMU creates the socket a moment after it starts. `give_up` is polled
   // between attempts (e.g. "the QEMU process already exited").
-  static Result<std::unique_ptr<QmpClient>> Connect(const std::string& socket_path,
-                                                    std::chrono::milliseconds timeout,
-                                                    std::function<bool()> give_up = {});
+  static Result<std::unique_ptr<QmpClient>> Connect(
+      const std::string& socket_path, std::chrono::milliseconds timeout,
+      std::function<bool()> give_up = {});
   // Runs the handshake on an already connected stream socket.
-  static Result<std::unique_ptr<QmpClient>> FromFd(UniqueFd fd,
-                                                   std::chrono::milliseconds timeout);
+  static Result<std::unique_ptr<QmpClient>> FromFd(
+      UniqueFd fd, std::chrono::milliseconds timeout);
   ~QmpClient();
   QmpClient(const QmpClient&) = delete;
   QmpClient& operator=(const QmpClient&) = delete;
 
   void SetEventHandler(EventHandler handler);
   // Called once when the peer closes the connection or breaks the protocol
-  // (not when this client is destroyed). Called at once if already closed.
+  // (not when this client is destroyed). A handler set after the close is
+  // called at once.
   void SetCloseHandler(CloseHandler handler);
 
   // Sends a command and waits for its reply. QMP errors become
@@ -53,8 +55,9 @@ class QmpClient {
       const std::string& command, const Json& arguments = Json::object(),
       std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-  // Waits until the reader has seen the end of the stream, i.e. every event
-  // QEMU sent has been delivered. False on timeout.
+  // Waits until the reader has seen the end of the stream and finished: every
+  // event QEMU sent and the close handler have been delivered. False on
+  // timeout.
   bool WaitClosed(std::chrono::milliseconds timeout);
   bool closed() const;
   const Json& greeting() const { return greeting_; }
@@ -81,11 +84,11 @@ class QmpClient {
   std::map<int64_t, Pending> pending_;
   int64_t next_id_ = 1;
   bool closed_ = false;
+  bool reader_done_ = false;  // closed and the close handler has run
   bool stopping_ = false;
   std::string close_reason_;
   EventHandler event_handler_;
   CloseHandler close_handler_;
-  bool close_handler_called_ = false;
 
   std::mutex write_mu_;
   std::thread reader_;

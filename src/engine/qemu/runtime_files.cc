@@ -3,6 +3,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,10 +12,23 @@ namespace vireo {
 
 namespace fs = std::filesystem;
 
+Status ValidateInstanceId(const std::string& id) {
+  if (id.empty() || id.size() > 64) {
+    return Err(ErrorCode::kInvalidArgument, "bad instance id '" + id + "'");
+  }
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return Err(ErrorCode::kInvalidArgument, "bad instance id '" + id + "'");
+    }
+  }
+  return Ok();
+}
+
 Status CheckSocketPath(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return Err(ErrorCode::kInvalidArgument,
-               "unix socket path is " + std::to_string(path.size()) + " bytes, over the limit of " +
+               "unix socket path is " + std::to_string(path.size()) +
+                   " bytes, over the limit of " +
                    std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
                    "; use a shorter run directory: " + path);
   }
@@ -34,16 +48,21 @@ uint64_t FileSize(const std::string& path) {
   return ec ? 0 : size;
 }
 
-std::string ReadTail(const std::string& path, uint64_t offset, size_t max_bytes) {
+std::string ReadTail(const std::string& path, uint64_t offset,
+                     size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
   uint64_t size = FileSize(path);
   if (size > offset + max_bytes) offset = size - max_bytes;
   in.seekg(static_cast<std::streamoff>(offset));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.pop_back();
   size_t start = 0;
-  while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+  while (start < text.size() &&
+         std::isspace(static_cast<unsigned char>(text[start])))
+    ++start;
   return text.substr(start);
 }
 
@@ -55,7 +74,8 @@ Status AppendLine(const std::string& path, const std::string& line) {
 }
 
 void RemoveRuntimeFiles(const VmPaths& paths) {
-  for (const std::string* p : {&paths.qmp_socket, &paths.serial_socket, &paths.pid_file}) {
+  for (const std::string* p :
+       {&paths.qmp_socket, &paths.serial_socket, &paths.pid_file}) {
     ::unlink(p->c_str());
   }
 }
@@ -71,7 +91,8 @@ Result<pid_t> ReadPidFile(const std::string& path) {
 }
 
 bool ProcessArgsContain(pid_t pid, std::string_view needle) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline",
+                   std::ios::binary);
   if (!in) return false;
   std::string arg;
   while (std::getline(in, arg, '\0')) {

@@ -13,13 +13,16 @@ namespace vireo {
 
 // Helpers for a VM's runtime directory (sockets, pidfile, logs).
 
+// The id names the runtime directory: keep it a plain file name.
+Status ValidateInstanceId(const std::string& id);
 // A unix socket path must fit sockaddr_un.sun_path (107 bytes + NUL).
 Status CheckSocketPath(const std::string& path);
 Status MakeDirs(const std::string& path);
 // Size of a file, 0 if it does not exist.
 uint64_t FileSize(const std::string& path);
 // The last max_bytes of what was appended to path after offset, trimmed.
-std::string ReadTail(const std::string& path, uint64_t offset, size_t max_bytes = 1500);
+std::string ReadTail(const std::string& path, uint64_t offset,
+                     size_t max_bytes = 1500);
 Status AppendLine(const std::string& path, const std::string& line);
 // Removes the sockets and the pidfile; the logs are history and stay.
 void RemoveRuntimeFiles(const VmPaths& paths);

@@ -70,21 +70,29 @@ Error Conflict(Error e, const std::string& what) {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     const std::string& path) {
-  ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path));
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  // journal_mode returns the mode actually set; anything but wal means the
-  // file system refused it (e.g. no shared memory), which we want to know.
-  {
-    ASSIGN_OR_RETURN(auto mode_stmt, Statement::Prepare(db, "PRAGMA journal_mode=WAL"));
-    ASSIGN_OR_RETURN(bool has_row, mode_stmt.Step());
-    if (!has_row || mode_stmt.ColumnText(0) != "wal") {
-      return Err(ErrorCode::kIo, "open database " + path + ": cannot enable WAL journal");
+  auto opened = [&]() -> Result<sqlite::Database> {
+    ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path));
+    sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+    // journal_mode returns the mode actually set; anything but wal means the
+    // file system refused it (e.g. no shared memory), which we want to know.
+    {
+      ASSIGN_OR_RETURN(auto mode_stmt,
+                       Statement::Prepare(db, "PRAGMA journal_mode=WAL"));
+      ASSIGN_OR_RETURN(bool has_row, mode_stmt.Step());
+      if (!has_row || mode_stmt.ColumnText(0) != "wal") {
+        return Err(ErrorCode::kIo, "cannot enable WAL journal");
+      }
     }
+    TRY(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+    TRY(sqlite::Migrate(db));
+    return db;
+  }();
+  if (!opened) {
+    Error e = std::move(opened).error();
+    e.WithContext("open database " + path);
+    return tl::unexpected<Error>(std::move(e));
   }
-  TRY_CTX(db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"),
-          "open database " + path);
-  TRY_CTX(sqlite::Migrate(db), "open database " + path);
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db)));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*opened)));
 }
 
 Status SqliteStore::CreateInstance(const Instance& instance) {

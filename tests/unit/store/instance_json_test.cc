@@ -15,8 +15,9 @@ Instance SampleInstance() {
   inst.config.kernel = "/boot/vmlinuz";
   inst.config.initrd = "/boot/initrd.img";
   inst.config.cmdline = "console=ttyS0 quiet";
-  inst.config.disks = {{"root", "/pool/0123/root.qcow2", 10ull << 30, "/img/debian.qcow2"},
-                       {"disk1", "/pool/0123/disk1.qcow2", 1ull << 30, ""}};
+  inst.config.disks = {
+      {"root", "/pool/0123/root.qcow2", 10ull << 30, "/img/debian.qcow2"},
+      {"disk1", "/pool/0123/disk1.qcow2", 1ull << 30, ""}};
   inst.config.nics = {{"eth0", "user", "52:54:00:12:34:56"}};
   inst.config.restart_policy = RestartPolicy::kOnFailure;
   inst.status.state = InstanceState::kRunning;
@@ -54,8 +55,9 @@ void ExpectSame(const Instance& a, const Instance& b) {
 }
 
 TEST(InstanceEnumsTest, StateNamesRoundTrip) {
-  for (auto s : {InstanceState::kStopped, InstanceState::kStarting, InstanceState::kRunning,
-                 InstanceState::kPaused, InstanceState::kStopping, InstanceState::kError}) {
+  for (auto s : {InstanceState::kStopped, InstanceState::kStarting,
+                 InstanceState::kRunning, InstanceState::kPaused,
+                 InstanceState::kStopping, InstanceState::kError}) {
     auto parsed = ParseInstanceState(ToString(s));
     ASSERT_TRUE(parsed) << ToString(s);
     EXPECT_EQ(*parsed, s);
@@ -71,7 +73,8 @@ TEST(InstanceEnumsTest, PolicyNamesRoundTrip) {
   EXPECT_EQ(ToString(RestartPolicy::kNever), "never");
   EXPECT_EQ(ToString(RestartPolicy::kOnFailure), "on-failure");
   EXPECT_EQ(ToString(RestartPolicy::kAlways), "always");
-  for (auto p : {RestartPolicy::kNever, RestartPolicy::kOnFailure, RestartPolicy::kAlways}) {
+  for (auto p : {RestartPolicy::kNever, RestartPolicy::kOnFailure,
+                 RestartPolicy::kAlways}) {
     auto parsed = ParseRestartPolicy(ToString(p));
     ASSERT_TRUE(parsed);
     EXPECT_EQ(*parsed, p);
@@ -151,22 +154,45 @@ TEST(InstanceJsonTest, BadDocumentsAreErrorsNotThrows) {
   std::vector<BadCase> cases = {
       {"not an object", Json::array({1, 2}), "object"},
       {"string", Json("hello"), "object"},
-      {"no id", [&] { Json j = good; j.erase("id"); return j; }(), "id"},
-      {"no config", [&] { Json j = good; j.erase("config"); return j; }(), "config"},
+      {"no id",
+       [&] {
+         Json j = good;
+         j.erase("id");
+         return j;
+       }(),
+       "id"},
+      {"no config",
+       [&] {
+         Json j = good;
+         j.erase("config");
+         return j;
+       }(),
+       "config"},
       {"cpus string", with(Json::json_pointer("/config/cpus"), "two"), "cpus"},
-      {"memory negative", with(Json::json_pointer("/config/memory"), -1), "memory"},
-      {"memory float", with(Json::json_pointer("/config/memory"), 1.5), "memory"},
-      {"cpus huge", with(Json::json_pointer("/config/cpus"), 1ull << 40), "cpus"},
-      {"disks object", with(Json::json_pointer("/config/disks"), Json::object()), "disks"},
-      {"disk size string", with(Json::json_pointer("/config/disks/0/size"), "10G"), "size"},
-      {"disk no name", with(Json::json_pointer("/config/disks/1"), Json{{"path", "/x"}}), "disks[1]"},
+      {"memory negative", with(Json::json_pointer("/config/memory"), -1),
+       "memory"},
+      {"memory float", with(Json::json_pointer("/config/memory"), 1.5),
+       "memory"},
+      {"cpus huge", with(Json::json_pointer("/config/cpus"), 1ull << 40),
+       "cpus"},
+      {"disks object",
+       with(Json::json_pointer("/config/disks"), Json::object()), "disks"},
+      {"disk size string",
+       with(Json::json_pointer("/config/disks/0/size"), "10G"), "size"},
+      {"disk no name",
+       with(Json::json_pointer("/config/disks/1"), Json{{"path", "/x"}}),
+       "disks[1]"},
       {"nic number", with(Json::json_pointer("/config/nics/0"), 5), "nics[0]"},
-      {"policy", with(Json::json_pointer("/config/restart_policy"), "sometimes"), "sometimes"},
+      {"policy",
+       with(Json::json_pointer("/config/restart_policy"), "sometimes"),
+       "sometimes"},
       {"state", with(Json::json_pointer("/status/state"), "flying"), "flying"},
       {"pid string", with(Json::json_pointer("/status/pid"), "12"), "pid"},
-      {"stop_requested int", with(Json::json_pointer("/status/stop_requested"), 1), "stop_requested"},
+      {"stop_requested int",
+       with(Json::json_pointer("/status/stop_requested"), 1), "stop_requested"},
       {"name mismatch", with(Json::json_pointer("/name"), "other"), "other"},
-      {"status array", with(Json::json_pointer("/status"), Json::array()), "status"},
+      {"status array", with(Json::json_pointer("/status"), Json::array()),
+       "status"},
   };
   for (const auto& c : cases) {
     Result<Instance> r = InstanceFromJson(c.doc);

@@ -27,7 +27,8 @@ Instance Numbered(int n) {
   // A large-ish config spreads rows over many pages, so a kill lands
   // mid-page-write more often.
   inst.config.cmdline = std::string(2000, 'c');
-  inst.config.disks = {{"root", "/pool/" + inst.id + "/root.qcow2", 1ull << 30, ""}};
+  inst.config.disks = {
+      {"root", "/pool/" + inst.id + "/root.qcow2", 1ull << 30, ""}};
   return inst;
 }
 
@@ -42,13 +43,15 @@ Instance Numbered(int n) {
     inst.status.state = InstanceState::kRunning;
     inst.status.pid = n;
     if (!(*store)->UpdateInstance(inst)) ::_exit(4);
-    if (n >= 20 && !(*store)->DeleteInstance(Numbered(n - 20).name())) ::_exit(5);
+    if (n >= 20 && !(*store)->DeleteInstance(Numbered(n - 20).name()))
+      ::_exit(5);
     if (n == 50) (void)!::write(progress_fd, "x", 1);
   }
 }
 
 TEST(SqliteCrashTest, KilledWriterLeavesConsistentDatabase) {
-  std::string tmpl = (fs::temp_directory_path() / "vireo-crash-XXXXXX").string();
+  std::string tmpl =
+      (fs::temp_directory_path() / "vireo-crash-XXXXXX").string();
   std::string dir = ::mkdtemp(tmpl.data());
   std::string db_path = dir + "/vireo.db";
   {
@@ -74,7 +77,8 @@ TEST(SqliteCrashTest, KilledWriterLeavesConsistentDatabase) {
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited early with " << WEXITSTATUS(status);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "writer exited early with " << WEXITSTATUS(status);
 
     auto store = SqliteStore::Open(db_path);
     ASSERT_TRUE(store) << store.error().ToString();
@@ -85,7 +89,8 @@ TEST(SqliteCrashTest, KilledWriterLeavesConsistentDatabase) {
     // The writer keeps at most the last 21 rows alive at any commit point.
     EXPECT_LE(list->size(), 21u);
     // Clear the table so the next round's names start fresh.
-    for (const auto& inst : *list) ASSERT_TRUE((*store)->DeleteInstance(inst.name()));
+    for (const auto& inst : *list)
+      ASSERT_TRUE((*store)->DeleteInstance(inst.name()));
   }
   std::error_code ec;
   fs::remove_all(dir, ec);

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vireo-store-XXXXXX").string();
+    std::string tmpl =
+        (fs::temp_directory_path() / "vireo-store-XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
   }
   ~TempDir() {
@@ -44,8 +45,8 @@ Instance MakeInstance(const std::string& name, const std::string& id) {
   return inst;
 }
 
-ApiToken MakeToken(const std::string& id, const std::string& name, const std::string& hash,
-                   int64_t created_at) {
+ApiToken MakeToken(const std::string& id, const std::string& name,
+                   const std::string& hash, int64_t created_at) {
   return ApiToken{id, name, hash, created_at};
 }
 
@@ -103,8 +104,10 @@ TEST_F(SqliteStoreTest, DuplicateNameOrIdIsAlreadyExists) {
   auto dup = store_->CreateInstance(MakeInstance("web", "0000000000000002"));
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
-  EXPECT_NE(dup.error().message().find("'web'"), std::string::npos) << dup.error().message();
-  auto dup_id = store_->CreateInstance(MakeInstance("other", "0000000000000001"));
+  EXPECT_NE(dup.error().message().find("'web'"), std::string::npos)
+      << dup.error().message();
+  auto dup_id =
+      store_->CreateInstance(MakeInstance("other", "0000000000000001"));
   ASSERT_FALSE(dup_id);
   EXPECT_EQ(dup_id.error().code(), ErrorCode::kAlreadyExists);
   // The failed inserts rolled back: still exactly one instance.
@@ -158,10 +161,12 @@ TEST_F(SqliteStoreTest, OpensInWalModeWithFullSync) {
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &raw), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &stmt, nullptr),
+            SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
   // WAL is persistent in the file, so a fresh connection sees it.
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+               "wal");
   sqlite3_finalize(stmt);
   sqlite3_close(raw);
 }
@@ -170,8 +175,10 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   store_.reset();
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &raw), SQLITE_OK);
-  std::string sql = "PRAGMA user_version = " + std::to_string(sqlite::LatestSchemaVersion() + 1);
-  ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  std::string sql = "PRAGMA user_version = " +
+                    std::to_string(sqlite::LatestSchemaVersion() + 1);
+  ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(raw);
   auto reopened = SqliteStore::Open(db_path_);
   ASSERT_FALSE(reopened);
@@ -192,15 +199,16 @@ TEST_F(SqliteStoreTest, GarbageFileIsAnError) {
   }
   auto opened = SqliteStore::Open(path);
   ASSERT_FALSE(opened);
-  EXPECT_NE(opened.error().message().find(path), std::string::npos) << opened.error().message();
+  EXPECT_NE(opened.error().message().find(path), std::string::npos)
+      << opened.error().message();
 }
 
 TEST_F(SqliteStoreTest, DamagedRowIsReportedNotSkipped) {
   ASSERT_TRUE(store_->CreateInstance(MakeInstance("bad", "000000000000000b")));
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "UPDATE instances SET config = '{\"name\": 5}'", nullptr, nullptr,
-                         nullptr),
+  ASSERT_EQ(sqlite3_exec(raw, "UPDATE instances SET config = '{\"name\": 5}'",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(raw);
   auto got = store_->GetInstance("bad");
@@ -222,7 +230,8 @@ TEST_F(SqliteStoreTest, TokensCrud) {
   auto missing = store_->FindTokenByHash("nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(missing.error().message().find("nope"), std::string::npos);  // hash not echoed
+  EXPECT_EQ(missing.error().message().find("nope"),
+            std::string::npos);  // hash not echoed
 
   auto list = store_->ListTokens();
   ASSERT_TRUE(list);
@@ -290,7 +299,8 @@ TEST_F(SqliteStoreTest, TwoStoresOnOneFileSeeEachOther) {
   // vireod holds one store, but an admin tool may open the same file.
   auto second = SqliteStore::Open(db_path_);
   ASSERT_TRUE(second);
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance("shared", "0000000000000005")));
+  ASSERT_TRUE(
+      store_->CreateInstance(MakeInstance("shared", "0000000000000005")));
   auto got = (*second)->GetInstance("shared");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->id, "0000000000000005");

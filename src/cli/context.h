@@ -1,0 +1,46 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "client/client.h"
+#include "common/error.h"
+
+namespace vireo::cli {
+
+struct GlobalOptions {
+  std::string socket = "/run/vireo/vireo.sock";
+  std::string remote;  // https://host:port; wins over socket
+  std::string token;
+  bool json = false;
+};
+
+// What every command gets: the global options, a lazily made client, and
+// the slot where the parsed subcommand leaves the action to run.
+class Context {
+ public:
+  using Action = std::function<Status()>;
+
+  GlobalOptions options;
+  Action action;
+
+  // The API client for the chosen endpoint, made on first use.
+  Result<ApiClient*> Client();
+
+ private:
+  std::unique_ptr<ApiClient> client_;
+};
+
+void AddInstanceCommands(CLI::App& app, Context& ctx);
+void AddConsoleCommand(CLI::App& app, Context& ctx);
+void AddHostCommand(CLI::App& app, Context& ctx);
+void AddOperationCommands(CLI::App& app, Context& ctx);
+void AddTokenCommands(CLI::App& app, Context& ctx);
+void AddEventsCommand(CLI::App& app, Context& ctx);
+
+// "/1.0/instances/<escaped name>"
+std::string InstanceUrl(const std::string& name);
+
+}  // namespace vireo::cli
