@@ -62,16 +62,16 @@ Result<std::string> ReadTail(const std::string& path, int64_t max_bytes) {
 ApiResponse ListInstances(HandlerContext* ctx, ApiRequest& request) {
   auto recursion = QueryNonNegative(request, "recursion", 0, 2);
   if (!recursion) return ErrorResponse(recursion.error());
+  Json out = Json::array();
+  if (*recursion == 0) {
+    auto names = ctx->services.instances->ListNames();
+    if (!names) return ErrorResponse(names.error());
+    for (const std::string& name : *names) out.push_back("/1.0/instances/" + name);
+    return SyncResponse(std::move(out));
+  }
   auto list = ctx->services.instances->List();
   if (!list) return ErrorResponse(list.error());
-  Json out = Json::array();
-  for (const Instance& instance : *list) {
-    if (*recursion > 0) {
-      out.push_back(InstanceJson(instance));
-    } else {
-      out.push_back("/1.0/instances/" + instance.name());
-    }
-  }
+  for (const Instance& instance : *list) out.push_back(InstanceJson(instance));
   return SyncResponse(std::move(out));
 }
 

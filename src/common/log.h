@@ -8,7 +8,7 @@ namespace vireo {
 void InitLogging(const std::string& level);
 }  // namespace vireo
 
-#define LOG_DEBUG(...) SPDLOG_DEBUG(__VA_ARGS__)
+#define LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)
 #define LOG_INFO(...) ::spdlog::info(__VA_ARGS__)
 #define LOG_WARN(...) ::spdlog::warn(__VA_ARGS__)
 #define LOG_ERROR(...) ::spdlog::error(__VA_ARGS__)

@@ -146,6 +146,10 @@ void InstanceService::Recover() { impl_->lifecycle_.Recover(); }
 
 Result<std::vector<Instance>> InstanceService::List() { return impl_->store_->ListInstances(); }
 
+Result<std::vector<std::string>> InstanceService::ListNames() {
+  return impl_->store_->ListInstanceNames();
+}
+
 Result<Instance> InstanceService::Get(const std::string& name) {
   TRY(ValidateInstanceName(name));
   return impl_->store_->GetInstance(name);

@@ -52,6 +52,7 @@ class InstanceService {
   void Recover();
 
   [[nodiscard]] Result<std::vector<Instance>> List();
+  [[nodiscard]] Result<std::vector<std::string>> ListNames();
   [[nodiscard]] Result<Instance> Get(const std::string& name);
   // Validates synchronously (bad input returns an error and changes
   // nothing), then creates disks in an operation.

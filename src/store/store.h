@@ -28,6 +28,8 @@ class Store {
   // kNotFound if absent.
   [[nodiscard]] virtual Result<Instance> GetInstance(std::string_view name) = 0;
   [[nodiscard]] virtual Result<std::vector<Instance>> ListInstances() = 0;
+  // Names only, sorted: the hot path of GET /1.0/instances.
+  [[nodiscard]] virtual Result<std::vector<std::string>> ListInstanceNames() = 0;
   // Replaces config and status. kNotFound if absent.
   [[nodiscard]] virtual Status UpdateInstance(const Instance& instance) = 0;
   // kNotFound if absent.

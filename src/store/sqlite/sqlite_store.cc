@@ -114,40 +114,74 @@ Status SqliteStore::CreateInstance(const Instance& instance) {
         std::move(run).error(),
         "instance '" + instance.name() + "' or id '" + instance.id + "'"));
   }
-  return tx.Commit();
-}
-
-Result<Instance> SqliteStore::GetInstance(std::string_view name) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_));
-  ASSIGN_OR_RETURN(auto stmt, Statement::Prepare(
-                                  db_,
-                                  "SELECT name, id, created_at, config, status "
-                                  "FROM instances WHERE name = ?"));
-  TRY(stmt.Bind(1, name));
-  ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return InstanceNotFound(name);
-  ASSIGN_OR_RETURN(auto inst, InstanceFromRow(stmt));
-  stmt.Reset();
   TRY(tx.Commit());
-  return inst;
+  ApplyToCacheLocked([&](Snapshot& c) { c[instance.name()] = instance; });
+  return Ok();
 }
 
-Result<std::vector<Instance>> SqliteStore::ListInstances() {
-  std::lock_guard lock(mu_);
+Status SqliteStore::RefreshCacheLocked() {
+  if (!version_stmt_) {
+    ASSIGN_OR_RETURN(auto stmt, Statement::Prepare(db_, "PRAGMA data_version"));
+    version_stmt_.emplace(std::move(stmt));
+  }
+  ASSIGN_OR_RETURN(bool has_version, version_stmt_->Step());
+  if (!has_version) return Err(ErrorCode::kInternal, "PRAGMA data_version returned nothing");
+  int64_t version = version_stmt_->ColumnInt(0);
+  version_stmt_->Reset();
+  if (version == cache_version_) return Ok();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_));
   ASSIGN_OR_RETURN(auto stmt, Statement::Prepare(
                                   db_,
                                   "SELECT name, id, created_at, config, status "
                                   "FROM instances ORDER BY name"));
-  std::vector<Instance> out;
+  auto fresh = std::make_shared<Snapshot>();
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
     ASSIGN_OR_RETURN(auto inst, InstanceFromRow(stmt));
-    out.push_back(std::move(inst));
+    std::string name = inst.name();
+    fresh->emplace(std::move(name), std::move(inst));
   }
+  stmt.Reset();
   TRY(tx.Commit());
+  cache_ = std::move(fresh);
+  cache_version_ = version;
+  return Ok();
+}
+
+Result<std::shared_ptr<const SqliteStore::Snapshot>> SqliteStore::CurrentSnapshot() {
+  std::lock_guard lock(mu_);
+  TRY(RefreshCacheLocked());
+  return cache_;
+}
+
+void SqliteStore::ApplyToCacheLocked(const std::function<void(Snapshot&)>& change) {
+  if (cache_version_ < 0) return;  // not loaded yet; the first read loads it
+  auto next = std::make_shared<Snapshot>(*cache_);
+  change(*next);
+  cache_ = std::move(next);
+}
+
+Result<Instance> SqliteStore::GetInstance(std::string_view name) {
+  ASSIGN_OR_RETURN(auto snapshot, CurrentSnapshot());
+  auto it = snapshot->find(name);
+  if (it == snapshot->end()) return InstanceNotFound(name);
+  return it->second;
+}
+
+Result<std::vector<Instance>> SqliteStore::ListInstances() {
+  ASSIGN_OR_RETURN(auto snapshot, CurrentSnapshot());
+  std::vector<Instance> out;
+  out.reserve(snapshot->size());
+  for (const auto& [name, inst] : *snapshot) out.push_back(inst);
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::ListInstanceNames() {
+  ASSIGN_OR_RETURN(auto snapshot, CurrentSnapshot());
+  std::vector<std::string> out;
+  out.reserve(snapshot->size());
+  for (const auto& [name, inst] : *snapshot) out.push_back(name);
   return out;
 }
 
@@ -165,7 +199,15 @@ Status SqliteStore::UpdateInstance(const Instance& instance) {
   TRY(stmt.Bind(3, instance.name()));
   TRY(stmt.Run());
   if (db_.Changes() == 0) return InstanceNotFound(instance.name());
-  return tx.Commit();
+  TRY(tx.Commit());
+  ApplyToCacheLocked([&](Snapshot& c) {
+    // id and created_at never change; keep the stored ones.
+    if (auto it = c.find(instance.name()); it != c.end()) {
+      it->second.config = instance.config;
+      it->second.status = instance.status;
+    }
+  });
+  return Ok();
 }
 
 Status SqliteStore::DeleteInstance(std::string_view name) {
@@ -176,7 +218,11 @@ Status SqliteStore::DeleteInstance(std::string_view name) {
   TRY(stmt.Bind(1, name));
   TRY(stmt.Run());
   if (db_.Changes() == 0) return InstanceNotFound(name);
-  return tx.Commit();
+  TRY(tx.Commit());
+  ApplyToCacheLocked([&](Snapshot& c) {
+    if (auto it = c.find(name); it != c.end()) c.erase(it);
+  });
+  return Ok();
 }
 
 Status SqliteStore::CreateToken(const ApiToken& token) {

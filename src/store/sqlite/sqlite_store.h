@@ -1,6 +1,10 @@
 #pragma once
 
 #include <memory>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -23,6 +27,7 @@ class SqliteStore : public Store {
   [[nodiscard]] Status CreateInstance(const Instance& instance) override;
   [[nodiscard]] Result<Instance> GetInstance(std::string_view name) override;
   [[nodiscard]] Result<std::vector<Instance>> ListInstances() override;
+  [[nodiscard]] Result<std::vector<std::string>> ListInstanceNames() override;
   [[nodiscard]] Status UpdateInstance(const Instance& instance) override;
   [[nodiscard]] Status DeleteInstance(std::string_view name) override;
 
@@ -39,9 +44,24 @@ class SqliteStore : public Store {
 
  private:
   explicit SqliteStore(sqlite::Database db) : db_(std::move(db)) {}
+  // Makes cache_ current: reloads it when another connection has committed
+  // since the last load (PRAGMA data_version), otherwise does nothing.
+  Status RefreshCacheLocked();
 
   std::mutex mu_;
   sqlite::Database db_;
+  // Parsed instances by name. Reads are served from here so listing does not
+  // parse every row's JSON on every API call; our own writes update it after
+  // they commit.
+  // Readers take the current snapshot under the lock and copy from it after
+  // releasing it; writers replace the snapshot (copy-on-write), which is rare.
+  using Snapshot = std::map<std::string, Instance, std::less<>>;
+  std::shared_ptr<const Snapshot> cache_ = std::make_shared<Snapshot>();
+  int64_t cache_version_ = -1;
+  std::optional<sqlite::Statement> version_stmt_;
+  // Returns the current snapshot, refreshed if another connection wrote.
+  Result<std::shared_ptr<const Snapshot>> CurrentSnapshot();
+  void ApplyToCacheLocked(const std::function<void(Snapshot&)>& change);
 };
 
 }  // namespace vireo
