@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <pwd.h>
+
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -196,6 +199,44 @@ bool ProcessAlive(pid_t pid) {
   std::getline(stat, s);
   auto rp = s.rfind(')');
   return rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] != 'Z';
+}
+
+int ProcessUid(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Uid:", 0) == 0) return std::stoi(line.substr(4));
+  return -1;
+}
+
+bool ListensOnTcp(pid_t pid) {
+  std::set<std::string> inodes;
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (auto& e : fs::directory_iterator(fd_dir)) {
+    std::error_code ec;
+    auto target = fs::read_symlink(e.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream f(table);
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      std::string sl, local, remote, st, queues, tr, retr, uid, timeout, inode;
+      in >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
+      if (st == "0A" && inodes.count(inode)) return true;
+    }
+  }
+  return false;
+}
+
+std::string ProcessCmdline(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (auto& c : s)
+    if (c == '\0') c = ' ';
+  return s;
 }
 
 }  // namespace vireo::e2e

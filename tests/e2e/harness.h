@@ -61,5 +61,10 @@ bool WaitForState(ApiClient& c, const std::string& name, const std::string& stat
 Json GetInstance(ApiClient& c, const std::string& name);
 int CountOccurrences(const std::string& text, const std::string& needle);
 bool ProcessAlive(pid_t pid);
+// The real uid of a process, or -1.
+int ProcessUid(pid_t pid);
+// True if any socket the process holds is a listening TCP socket.
+bool ListensOnTcp(pid_t pid);
+std::string ProcessCmdline(pid_t pid);
 
 }  // namespace vireo::e2e

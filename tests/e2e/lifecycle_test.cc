@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <pwd.h>
+
 #include <future>
 #include <regex>
 #include <thread>
 
+#include "common/process.h"
 #include "harness.h"
 
 namespace vireo::e2e {
@@ -63,6 +66,20 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
   EXPECT_EQ(list[0]["state"], "running");
   EXPECT_EQ(list[0]["cpus"], 1);
   EXPECT_EQ(list[0]["memory"], 256 << 20);
+  // Least privilege: unprivileged user, seccomp, no TCP listener.
+  int pid = list[0]["status"]["pid"];
+  ASSERT_TRUE(ProcessAlive(pid));
+  if (struct passwd* pw = ::getpwnam("vireo-qemu")) {
+    EXPECT_EQ(ProcessUid(pid), static_cast<int>(pw->pw_uid));
+  }
+  EXPECT_NE(ProcessCmdline(pid).find("-sandbox on"), std::string::npos) << ProcessCmdline(pid);
+  EXPECT_FALSE(ListensOnTcp(pid));
+  std::string host_out;
+  ASSERT_EQ(d.Cli({"--json", "host"}, &host_out, &err), 0) << err;
+  auto flags = RunCommand({"grep", "-qwE", "vmx|svm", "/proc/cpuinfo"});
+  bool hw_virt = flags && flags->status.code == 0;
+  EXPECT_EQ(Json::parse(host_out)["resources"]["accelerator"], hw_virt ? "kvm" : "tcg") << host_out;
+
   std::string log_out;
   ASSERT_EQ(d.Cli({"console", "vm1", "--log"}, &log_out, &err), 0) << err;
   EXPECT_NE(log_out.find("VIREO-GUEST-UP"), std::string::npos);
