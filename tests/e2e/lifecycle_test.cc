@@ -175,6 +175,14 @@ TEST(Lifecycle, KilledQemuGoesToErrorAndRestartPolicyApplies) {
   EXPECT_EQ(a["status"]["restart_count"], 1);
   EXPECT_NE(a["status"]["pid"], pid_again);
   EXPECT_TRUE(ProcessAlive(a["status"]["pid"].get<int>()));
+
+  // A user can restart an instance out of the error state.
+  std::string out, err;
+  ASSERT_EQ(d.Cli({"restart", "crash-never"}, &out, &err), 0) << err;
+  EXPECT_TRUE(WaitForLog(*c, "crash-never", "VIREO-GUEST-UP", 60s, 2));
+  Json r = GetInstance(*c, "crash-never");
+  EXPECT_EQ(r["status"]["state"], "running");
+  EXPECT_EQ(r["status"]["last_error"], "");
 }
 
 TEST(Lifecycle, DaemonRestartKeepsVmsRunningAndControllable) {
