@@ -217,6 +217,17 @@ TEST(Lifecycle, DaemonRestartKeepsVmsRunningAndControllable) {
   EXPECT_EQ(k1["status"]["pid"], pid1);
   EXPECT_EQ(GetInstance(*c, "dies")["status"]["state"], "stopped");
 
+  // A clean restart (SIGTERM) must not stop VMs either.
+  c.reset();
+  d.Stop(/*hard=*/false);
+  EXPECT_TRUE(ProcessAlive(pid1));
+  EXPECT_TRUE(ProcessAlive(pid2));
+  d.Start();
+  c = d.Client();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(GetInstance(*c, "keep1")["status"]["state"], "running");
+  EXPECT_EQ(GetInstance(*c, "keep2")["status"]["pid"], pid2);
+
   // Still controllable: pause/resume one, ACPI-stop the other.
   std::string out, err;
   ASSERT_EQ(d.Cli({"pause", "keep1"}, &out, &err), 0) << err;
