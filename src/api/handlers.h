@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <vector>
 #include <string>
 
 #include "api/router.h"
@@ -23,11 +24,21 @@ class ConsoleClaims {
 };
 
 // What every handler may use. Owned by the server, outlives all requests.
+// The last rendered GET /1.0/instances body and the names it was rendered
+// from: the list is the hottest read, and the names rarely change.
+struct InstanceListCache {
+  std::mutex mu;
+  std::vector<std::string> names;
+  std::string body;
+  bool valid = false;
+};
+
 struct HandlerContext {
   ApiServices services;
   std::string version;
   std::atomic<bool> stopping{false};
   ConsoleClaims consoles;
+  InstanceListCache list_cache;
 };
 
 using ContextHandler = ApiResponse (*)(HandlerContext*, ApiRequest&);

@@ -66,8 +66,22 @@ ApiResponse ListInstances(HandlerContext* ctx, ApiRequest& request) {
   if (*recursion == 0) {
     auto names = ctx->services.instances->ListNames();
     if (!names) return ErrorResponse(names.error());
+    InstanceListCache& cache = ctx->list_cache;
+    {
+      std::lock_guard lock(cache.mu);
+      if (cache.valid && cache.names == *names) {
+        ApiResponse cached;
+        cached.body = cache.body;
+        return cached;
+      }
+    }
     for (const std::string& name : *names) out.push_back("/1.0/instances/" + name);
-    return SyncResponse(std::move(out));
+    ApiResponse response = SyncResponse(std::move(out));
+    std::lock_guard lock(cache.mu);
+    cache.names = std::move(*names);
+    cache.body = response.body;
+    cache.valid = true;
+    return response;
   }
   auto list = ctx->services.instances->List();
   if (!list) return ErrorResponse(list.error());
