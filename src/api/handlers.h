@@ -3,8 +3,8 @@
 #include <atomic>
 #include <mutex>
 #include <set>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "api/router.h"
 #include "api/server.h"

@@ -75,7 +75,8 @@ ApiResponse ListInstances(HandlerContext* ctx, ApiRequest& request) {
         return cached;
       }
     }
-    for (const std::string& name : *names) out.push_back("/1.0/instances/" + name);
+    for (const std::string& name : *names)
+      out.push_back("/1.0/instances/" + name);
     ApiResponse response = SyncResponse(std::move(out));
     std::lock_guard lock(cache.mu);
     cache.names = std::move(*names);

@@ -12,9 +12,10 @@
 namespace vireo {
 
 struct ApiServerOptions {
-  std::string unix_socket;        // e.g. /run/vireo/vireo.sock; local root is admin
-  std::string https_address;      // "host:port"; empty disables HTTPS; port 0 picks one
-  std::string tls_cert_path;      // generated self-signed on first start if absent
+  std::string unix_socket;  // e.g. /run/vireo/vireo.sock; local root is admin
+  std::string
+      https_address;  // "host:port"; empty disables HTTPS; port 0 picks one
+  std::string tls_cert_path;  // generated self-signed on first start if absent
   std::string tls_key_path;
   size_t max_body_bytes = 1 << 20;  // larger requests get 413
   std::string version = "0.1.0";
@@ -26,13 +27,14 @@ struct ApiServices {
   OperationManager* operations = nullptr;
   EventBus* events = nullptr;
   TokenService* tokens = nullptr;
-  std::string accelerator;         // for GET /1.0 and /1.0/resources
+  std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
 };
 
 class ApiServer {
  public:
-  static Result<std::unique_ptr<ApiServer>> Create(ApiServerOptions options, ApiServices services);
+  static Result<std::unique_ptr<ApiServer>> Create(ApiServerOptions options,
+                                                   ApiServices services);
   virtual ~ApiServer() = default;
   // Binds the listeners and serves on background threads.
   [[nodiscard]] virtual Status Start() = 0;

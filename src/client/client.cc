@@ -237,9 +237,9 @@ Result<HttpReply> ApiClient::Request(std::string_view method,
   return RawRequest(method, target, std::nullopt);
 }
 
-Result<HttpReply> ApiClient::RawRequest(std::string_view method,
-                                        std::string_view target,
-                                        const std::optional<std::string>& body) {
+Result<HttpReply> ApiClient::RawRequest(
+    std::string_view method, std::string_view target,
+    const std::optional<std::string>& body) {
   http::verb verb = http::string_to_verb(method);
   if (verb == http::verb::unknown) {
     return Err(ErrorCode::kInvalidArgument,

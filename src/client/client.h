@@ -58,8 +58,9 @@ class ApiClient {
                                           std::string_view target,
                                           const std::optional<Json>& body = {});
   // Like Request, with the body sent as given (tests send malformed JSON).
-  [[nodiscard]] Result<HttpReply> RawRequest(std::string_view method, std::string_view target,
-                                             const std::optional<std::string>& body);
+  [[nodiscard]] Result<HttpReply> RawRequest(
+      std::string_view method, std::string_view target,
+      const std::optional<std::string>& body);
   // Request + DecodeReply.
   [[nodiscard]] Result<Json> Call(std::string_view method,
                                   std::string_view target,

@@ -67,29 +67,29 @@ inline Status Ok() { return {}; }
 #define VIREO_CONCAT_(a, b) VIREO_CONCAT_INNER_(a, b)
 
 // Returns the error of a Result-valued expression from the current function.
-#define TRY(expr)                                                \
-  do {                                                           \
-    auto&& vireo_try_result_ = (expr);                           \
-    if (!vireo_try_result_)                                      \
-      return ::tl::unexpected<::vireo::Error>(                   \
-          std::move(vireo_try_result_).error());                 \
+#define TRY(expr)                                \
+  do {                                           \
+    auto&& vireo_try_result_ = (expr);           \
+    if (!vireo_try_result_)                      \
+      return ::tl::unexpected<::vireo::Error>(   \
+          std::move(vireo_try_result_).error()); \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, F()); declares/assigns x or returns the error.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL_(VIREO_CONCAT_(vireo_aor_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                                 \
-  auto tmp = (expr);                                                           \
+#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                               \
+  auto tmp = (expr);                                                         \
   if (!tmp) return ::tl::unexpected<::vireo::Error>(std::move(tmp).error()); \
   lhs = std::move(*tmp)
 
 // Like TRY, but prepends context to the error message.
-#define TRY_CTX(expr, ctx)                                       \
-  do {                                                           \
-    auto&& vireo_try_result_ = (expr);                           \
-    if (!vireo_try_result_) {                                    \
+#define TRY_CTX(expr, ctx)                                            \
+  do {                                                                \
+    auto&& vireo_try_result_ = (expr);                                \
+    if (!vireo_try_result_) {                                         \
       ::vireo::Error vireo_e_ = std::move(vireo_try_result_).error(); \
-      vireo_e_.WithContext(ctx);                                 \
-      return ::tl::unexpected<::vireo::Error>(std::move(vireo_e_)); \
-    }                                                            \
+      vireo_e_.WithContext(ctx);                                      \
+      return ::tl::unexpected<::vireo::Error>(std::move(vireo_e_));   \
+    }                                                                 \
   } while (0)

@@ -16,7 +16,9 @@ extern "C" {
 namespace vireo {
 
 std::string ExitStatus::Describe() const {
-  if (signal != 0) return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  if (signal != 0)
+    return "killed by signal " + std::to_string(signal) + " (" +
+           strsignal(signal) + ")";
   if (code >= 0) return "exited with code " + std::to_string(code);
   return "exited (status unknown)";
 }
@@ -35,21 +37,25 @@ ExitStatus FromWaitStatus(int status) {
   return s;
 }
 
-
 }  // namespace
 
 Result<std::unique_ptr<Process>> Process::Spawn(const SpawnOptions& options) {
-  if (options.argv.empty()) return Err(ErrorCode::kInvalidArgument, "empty command");
-  UniqueFd out(OpenForChild(options.stdout_path, O_WRONLY | O_CREAT | O_APPEND));
-  UniqueFd err(OpenForChild(options.stderr_path, O_WRONLY | O_CREAT | O_APPEND));
+  if (options.argv.empty())
+    return Err(ErrorCode::kInvalidArgument, "empty command");
+  UniqueFd out(
+      OpenForChild(options.stdout_path, O_WRONLY | O_CREAT | O_APPEND));
+  UniqueFd err(
+      OpenForChild(options.stderr_path, O_WRONLY | O_CREAT | O_APPEND));
   UniqueFd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!out || !err || !in) return ErrnoErr("open child stdio for " + options.argv[0]);
+  if (!out || !err || !in)
+    return ErrnoErr("open child stdio for " + options.argv[0]);
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoErr("pipe");
   UniqueFd report_r(report[0]), report_w(report[1]);
 
   std::vector<char*> argv;
-  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : options.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
   pid_t pid = ::fork();
@@ -165,7 +171,8 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
     for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
       char buf[8192];
       ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
       if (n > 0) {
@@ -192,8 +199,10 @@ Result<std::string> RunCommandOk(const std::vector<std::string>& argv,
   ASSIGN_OR_RETURN(auto r, RunCommand(argv, timeout));
   if (!r.status.success()) {
     std::string msg = r.err.empty() ? r.out : r.err;
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    return Err(ErrorCode::kIo, argv[0] + " " + r.status.Describe() + ": " + msg);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+      msg.pop_back();
+    return Err(ErrorCode::kIo,
+               argv[0] + " " + r.status.Describe() + ": " + msg);
   }
   return std::move(r.out);
 }

@@ -25,8 +25,8 @@ struct SpawnOptions {
 
 // Outcome of a finished process, in words a user can read.
 struct ExitStatus {
-  int code = -1;    // exit code, or -1 if signalled
-  int signal = 0;   // terminating signal, or 0
+  int code = -1;   // exit code, or -1 if signalled
+  int signal = 0;  // terminating signal, or 0
   std::string Describe() const;
   bool success() const { return code == 0; }
 };
@@ -65,10 +65,12 @@ struct CommandOutput {
 };
 
 // Runs a command to completion (e.g. qemu-img), capturing its output.
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
-                                 std::chrono::seconds timeout = std::chrono::seconds(120));
+Result<CommandOutput> RunCommand(
+    const std::vector<std::string>& argv,
+    std::chrono::seconds timeout = std::chrono::seconds(120));
 // Like RunCommand, but a non-zero exit is an error carrying stderr.
-Result<std::string> RunCommandOk(const std::vector<std::string>& argv,
-                                 std::chrono::seconds timeout = std::chrono::seconds(120));
+Result<std::string> RunCommandOk(
+    const std::vector<std::string>& argv,
+    std::chrono::seconds timeout = std::chrono::seconds(120));
 
 }  // namespace vireo

@@ -54,7 +54,9 @@ std::shared_ptr<EventSubscription> EventBus::Subscribe() {
 }
 
 void EventBus::Publish(const std::string& type, Json metadata) {
-  Json event = {{"type", type}, {"timestamp", Rfc3339Now()}, {"metadata", std::move(metadata)}};
+  Json event = {{"type", type},
+                {"timestamp", Rfc3339Now()},
+                {"metadata", std::move(metadata)}};
   std::vector<std::shared_ptr<EventSubscription>> live;
   {
     std::lock_guard lock(mu_);
@@ -68,7 +70,8 @@ void EventBus::Publish(const std::string& type, Json metadata) {
   for (auto& s : live) s->Push(event);
 }
 
-void EventBus::Lifecycle(const std::string& action, const std::string& instance, Json context) {
+void EventBus::Lifecycle(const std::string& action, const std::string& instance,
+                         Json context) {
   Publish("lifecycle", {{"action", action},
                         {"source", "/1.0/instances/" + instance},
                         {"context", std::move(context)}});

@@ -39,7 +39,8 @@ class EventBus {
   std::shared_ptr<EventSubscription> Subscribe();
   void Publish(const std::string& type, Json metadata);
   // Convenience for instance lifecycle events ("instance-started", ...).
-  void Lifecycle(const std::string& action, const std::string& instance, Json context = Json::object());
+  void Lifecycle(const std::string& action, const std::string& instance,
+                 Json context = Json::object());
 
  private:
   std::mutex mu_;

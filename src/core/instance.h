@@ -11,7 +11,14 @@
 
 namespace vireo {
 
-enum class InstanceState { kStopped, kStarting, kRunning, kPaused, kStopping, kError };
+enum class InstanceState {
+  kStopped,
+  kStarting,
+  kRunning,
+  kPaused,
+  kStopping,
+  kError
+};
 std::string_view ToString(InstanceState state);
 Result<InstanceState> ParseInstanceState(std::string_view text);
 
@@ -20,16 +27,16 @@ std::string_view ToString(RestartPolicy policy);
 Result<RestartPolicy> ParseRestartPolicy(std::string_view text);
 
 struct DiskConfig {
-  std::string name;        // "root", "disk1", ...: unique within the instance
-  std::string path;        // absolute path of the qcow2 volume in the pool
-  uint64_t size_bytes = 0; // virtual size
-  std::string source;      // image file it was created from, if any
+  std::string name;         // "root", "disk1", ...: unique within the instance
+  std::string path;         // absolute path of the qcow2 volume in the pool
+  uint64_t size_bytes = 0;  // virtual size
+  std::string source;       // image file it was created from, if any
 };
 
 struct NicConfig {
-  std::string name;        // "eth0"
+  std::string name;  // "eth0"
   std::string type = "user";
-  std::string mac;         // 52:54:00:xx:xx:xx
+  std::string mac;  // 52:54:00:xx:xx:xx
 };
 
 // What a user asked for. Paths are absolute and validated.
@@ -49,15 +56,15 @@ struct InstanceConfig {
 struct InstanceStatus {
   InstanceState state = InstanceState::kStopped;
   int pid = 0;
-  std::string last_error;      // why it is in kError, or why start failed
-  int64_t started_at = 0;      // unix seconds, 0 when not running
-  int restart_count = 0;       // automatic restarts by the restart policy
-  bool stop_requested = false; // a user asked it to stop (not a crash)
+  std::string last_error;       // why it is in kError, or why start failed
+  int64_t started_at = 0;       // unix seconds, 0 when not running
+  int restart_count = 0;        // automatic restarts by the restart policy
+  bool stop_requested = false;  // a user asked it to stop (not a crash)
 };
 
 struct Instance {
-  std::string id;           // 16 hex chars, stable; names runtime files
-  int64_t created_at = 0;   // unix seconds
+  std::string id;          // 16 hex chars, stable; names runtime files
+  int64_t created_at = 0;  // unix seconds
   InstanceConfig config;
   InstanceStatus status;
 

@@ -15,11 +15,15 @@ int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
 
 Json StateJson(const Instance& inst) { return ToJson(inst.status); }
 
-std::string StateName(const Instance& inst) { return std::string(ToString(inst.status.state)); }
+std::string StateName(const Instance& inst) {
+  return std::string(ToString(inst.status.state));
+}
 }  // namespace
 
-InstanceLifecycle::InstanceLifecycle(Store* store, VmEngine* engine, EventBus* events,
-                                     ResourceTracker* resources, int stop_timeout_s)
+InstanceLifecycle::InstanceLifecycle(Store* store, VmEngine* engine,
+                                     EventBus* events,
+                                     ResourceTracker* resources,
+                                     int stop_timeout_s)
     : store_(store),
       engine_(engine),
       events_(events),
@@ -48,21 +52,25 @@ std::unique_lock<std::mutex> InstanceLifecycle::Lock(const std::string& name) {
   return std::unique_lock<std::mutex>(*mu);
 }
 
-Status InstanceLifecycle::CheckTransition(const Instance& inst, StateAction action) {
+Status InstanceLifecycle::CheckTransition(const Instance& inst,
+                                          StateAction action) {
   InstanceState s = inst.status.state;
   auto refuse = [&](const std::string& why) {
-    return Err(ErrorCode::kFailedPrecondition, "instance '" + inst.name() + "' " + why);
+    return Err(ErrorCode::kFailedPrecondition,
+               "instance '" + inst.name() + "' " + why);
   };
   switch (action) {
     case StateAction::kStart:
-      if (s == InstanceState::kStopped || s == InstanceState::kError) return Ok();
+      if (s == InstanceState::kStopped || s == InstanceState::kError)
+        return Ok();
       return refuse("is already " + StateName(inst));
     case StateAction::kStop:
     case StateAction::kRestart:
       if (s == InstanceState::kRunning || s == InstanceState::kPaused ||
           s == InstanceState::kStopping || s == InstanceState::kStarting)
         return Ok();
-      if (action == StateAction::kRestart && s == InstanceState::kError) return Ok();
+      if (action == StateAction::kRestart && s == InstanceState::kError)
+        return Ok();
       return refuse("is not running (it is " + StateName(inst) + ")");
     case StateAction::kPause:
       if (s == InstanceState::kRunning) return Ok();
@@ -74,7 +82,8 @@ Status InstanceLifecycle::CheckTransition(const Instance& inst, StateAction acti
   return Ok();
 }
 
-Result<Json> InstanceLifecycle::Apply(const std::string& name, StateAction action, bool force,
+Result<Json> InstanceLifecycle::Apply(const std::string& name,
+                                      StateAction action, bool force,
                                       int timeout_s) {
   auto guard = Lock(name);
   ASSIGN_OR_RETURN(Instance inst, store_->GetInstance(name));
@@ -87,7 +96,8 @@ Result<Json> InstanceLifecycle::Apply(const std::string& name, StateAction actio
       return StopLocked(std::move(inst), force, timeout_s);
     case StateAction::kRestart: {
       if (inst.status.state != InstanceState::kError) {
-        ASSIGN_OR_RETURN(Json stopped, StopLocked(std::move(inst), force, timeout_s));
+        ASSIGN_OR_RETURN(Json stopped,
+                         StopLocked(std::move(inst), force, timeout_s));
         (void)stopped;
       }
       ASSIGN_OR_RETURN(inst, store_->GetInstance(name));
@@ -136,7 +146,8 @@ Result<Json> InstanceLifecycle::StartLocked(Instance inst) {
   return StateJson(inst);
 }
 
-Result<Json> InstanceLifecycle::StopLocked(Instance inst, bool force, int timeout_s) {
+Result<Json> InstanceLifecycle::StopLocked(Instance inst, bool force,
+                                           int timeout_s) {
   const std::string name = inst.name();
   inst.status.stop_requested = true;
   inst.status.state = InstanceState::kStopping;
@@ -147,8 +158,10 @@ Result<Json> InstanceLifecycle::StopLocked(Instance inst, bool force, int timeou
     // A paused guest cannot see the power button; let it run to handle it.
     auto status = engine_->QueryStatus(name);
     if (status && *status == "paused") (void)engine_->Resume(name);
-    if (engine_->Powerdown(name)) exited = engine_->WaitExit(name, timeout_s * 1000);
-    if (!exited) LOG_WARN("{}: no ACPI shutdown after {}s, killing", name, timeout_s);
+    if (engine_->Powerdown(name))
+      exited = engine_->WaitExit(name, timeout_s * 1000);
+    if (!exited)
+      LOG_WARN("{}: no ACPI shutdown after {}s, killing", name, timeout_s);
   }
   if (!exited) TRY(engine_->Kill(name));
   ASSIGN_OR_RETURN(inst, store_->GetInstance(name));
@@ -160,7 +173,8 @@ Result<Json> InstanceLifecycle::StopLocked(Instance inst, bool force, int timeou
   return StateJson(inst);
 }
 
-void InstanceLifecycle::OnEngineEvent(const VmEvent& event, OperationManager* ops) {
+void InstanceLifecycle::OnEngineEvent(const VmEvent& event,
+                                      OperationManager* ops) {
   {
     std::lock_guard lock(queue_mu_);
     queue_.emplace_back(event, ops);
@@ -182,7 +196,8 @@ void InstanceLifecycle::ReactorLoop() {
   }
 }
 
-void InstanceLifecycle::HandleEvent(const VmEvent& event, OperationManager* ops) {
+void InstanceLifecycle::HandleEvent(const VmEvent& event,
+                                    OperationManager* ops) {
   auto guard = Lock(event.instance);
   auto got = store_->GetInstance(event.instance);
   if (!got) return;  // deleted meanwhile
@@ -209,7 +224,8 @@ void InstanceLifecycle::HandleEvent(const VmEvent& event, OperationManager* ops)
       break;
   }
   // An exit we asked for is finished by the stop operation itself.
-  if (inst.status.stop_requested || inst.status.state == InstanceState::kStopped ||
+  if (inst.status.stop_requested ||
+      inst.status.state == InstanceState::kStopped ||
       inst.status.state == InstanceState::kStarting)
     return;
   bool crashed_fast = inst.status.started_at > Now() - kRapidFailureWindowS;
@@ -219,12 +235,14 @@ void InstanceLifecycle::HandleEvent(const VmEvent& event, OperationManager* ops)
   if (event.clean) {
     inst.status.state = InstanceState::kStopped;
     inst.status.last_error.clear();
-    events_->Lifecycle("instance-stopped", inst.name(), {{"reason", event.reason}});
+    events_->Lifecycle("instance-stopped", inst.name(),
+                       {{"reason", event.reason}});
     restart = inst.config.restart_policy == RestartPolicy::kAlways;
   } else {
     inst.status.state = InstanceState::kError;
     inst.status.last_error = event.reason;
-    events_->Lifecycle("instance-error", inst.name(), {{"reason", event.reason}});
+    events_->Lifecycle("instance-error", inst.name(),
+                       {{"reason", event.reason}});
     restart = inst.config.restart_policy != RestartPolicy::kNever;
     LOG_WARN("{}: QEMU died: {}", inst.name(), event.reason);
   }
@@ -232,26 +250,29 @@ void InstanceLifecycle::HandleEvent(const VmEvent& event, OperationManager* ops)
   rapid = crashed_fast ? rapid + 1 : 0;
   if (restart && rapid > kMaxRapidFailures) {
     inst.status.last_error = event.reason + "; restart policy gave up after " +
-                             std::to_string(kMaxRapidFailures) + " rapid failures";
+                             std::to_string(kMaxRapidFailures) +
+                             " rapid failures";
     restart = false;
   }
   if (restart) ++inst.status.restart_count;
   (void)Save(inst);
   if (!restart || ops == nullptr) return;
   std::string name = inst.name();
-  ops->Start("Restarting instance (restart policy)",
-             {{"instances", Json::array({"/1.0/instances/" + name})}},
-             [this, name]() -> Result<Json> {
-               auto g = Lock(name);
-               ASSIGN_OR_RETURN(Instance i, store_->GetInstance(name));
-               if (i.status.state != InstanceState::kError &&
-                   i.status.state != InstanceState::kStopped)
-                 return StateJson(i);  // someone else already acted
-               if (i.status.stop_requested) return StateJson(i);
-               auto r = StartLocked(std::move(i));
-               if (r) events_->Lifecycle("instance-restarted", name, {{"policy", true}});
-               return r;
-             });
+  ops->Start(
+      "Restarting instance (restart policy)",
+      {{"instances", Json::array({"/1.0/instances/" + name})}},
+      [this, name]() -> Result<Json> {
+        auto g = Lock(name);
+        ASSIGN_OR_RETURN(Instance i, store_->GetInstance(name));
+        if (i.status.state != InstanceState::kError &&
+            i.status.state != InstanceState::kStopped)
+          return StateJson(i);  // someone else already acted
+        if (i.status.stop_requested) return StateJson(i);
+        auto r = StartLocked(std::move(i));
+        if (r)
+          events_->Lifecycle("instance-restarted", name, {{"policy", true}});
+        return r;
+      });
 }
 
 void InstanceLifecycle::Recover() {
@@ -266,8 +287,9 @@ void InstanceLifecycle::Recover() {
     auto adopted = engine_->Adopt(inst);
     if (adopted && *adopted) {
       auto status = engine_->QueryStatus(inst.name());
-      inst.status.state = status && *status == "paused" ? InstanceState::kPaused
-                                                         : InstanceState::kRunning;
+      inst.status.state = status && *status == "paused"
+                              ? InstanceState::kPaused
+                              : InstanceState::kRunning;
       LOG_INFO("recover: re-adopted '{}' ({})", inst.name(), StateName(inst));
     } else {
       inst.status.state = InstanceState::kStopped;
@@ -276,7 +298,8 @@ void InstanceLifecycle::Recover() {
       inst.status.last_error =
           adopted ? "QEMU exited while vireod was not running"
                   : "could not re-adopt QEMU: " + adopted.error().ToString();
-      LOG_WARN("recover: '{}' marked stopped: {}", inst.name(), inst.status.last_error);
+      LOG_WARN("recover: '{}' marked stopped: {}", inst.name(),
+               inst.status.last_error);
     }
     (void)Save(inst);
   }

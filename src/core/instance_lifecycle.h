@@ -24,15 +24,16 @@ namespace vireo {
 // the stored state and trigger the restart policy.
 class InstanceLifecycle {
  public:
-  InstanceLifecycle(Store* store, VmEngine* engine, EventBus* events, ResourceTracker* resources,
-                    int stop_timeout_s);
+  InstanceLifecycle(Store* store, VmEngine* engine, EventBus* events,
+                    ResourceTracker* resources, int stop_timeout_s);
   ~InstanceLifecycle();
 
   // Serializes every change to one instance.
   std::unique_lock<std::mutex> Lock(const std::string& name);
   static Status CheckTransition(const Instance& instance, StateAction action);
   // Performs an action; blocks until it is done (called from an operation).
-  Result<Json> Apply(const std::string& name, StateAction action, bool force, int timeout_s);
+  Result<Json> Apply(const std::string& name, StateAction action, bool force,
+                     int timeout_s);
   // Engine callback: queued and handled on the reactor thread so the
   // engine's watcher is never blocked by our locks.
   void OnEngineEvent(const VmEvent& event, OperationManager* ops);

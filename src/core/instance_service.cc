@@ -28,7 +28,8 @@ std::string RandomHexId(size_t bytes) {
 
 std::string RandomMac() {
   std::string hex = RandomHexId(3);
-  return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
+  return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" +
+         hex.substr(4, 2);
 }
 
 Json InstanceResources(const std::string& name) {
@@ -50,8 +51,8 @@ Result<StateAction> ParseStateAction(std::string_view text) {
 
 class InstanceService::Impl {
  public:
-  Impl(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events, OperationManager* ops,
-       ResourceTracker* resources, Options options)
+  Impl(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events,
+       OperationManager* ops, ResourceTracker* resources, Options options)
       : lifecycle_(store, engine, events, resources, options.stop_timeout_s),
         store_(store),
         engine_(engine),
@@ -59,7 +60,8 @@ class InstanceService::Impl {
         ops_(ops),
         events_(events),
         resources_(resources) {
-    engine_->SetEventSink([this](const VmEvent& e) { lifecycle_.OnEngineEvent(e, ops_); });
+    engine_->SetEventSink(
+        [this](const VmEvent& e) { lifecycle_.OnEngineEvent(e, ops_); });
   }
 
   InstanceLifecycle lifecycle_;
@@ -93,8 +95,10 @@ class InstanceService::Impl {
       disk.name = "disk" + std::to_string(i);
       disk.source = d.source;
       Result<std::string> path =
-          d.source.empty() ? pool_->CreateVolume(inst.id, disk.name, d.size_bytes)
-                           : pool_->CreateVolumeFrom(inst.id, disk.name, d.source, d.size_bytes);
+          d.source.empty()
+              ? pool_->CreateVolume(inst.id, disk.name, d.size_bytes)
+              : pool_->CreateVolumeFrom(inst.id, disk.name, d.source,
+                                        d.size_bytes);
       if (!path) {
         cleanup();
         Error e = path.error();
@@ -120,7 +124,8 @@ class InstanceService::Impl {
     if (HoldsResources(inst.status.state) || engine_->IsRunning(name)) {
       if (!force)
         return Err(ErrorCode::kFailedPrecondition,
-                   "instance '" + name + "' is " + std::string(ToString(inst.status.state)) +
+                   "instance '" + name + "' is " +
+                       std::string(ToString(inst.status.state)) +
                        "; stop it first or use --force");
       inst.status.stop_requested = true;
       TRY(store_->UpdateInstance(inst));
@@ -135,16 +140,20 @@ class InstanceService::Impl {
   }
 };
 
-InstanceService::InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
-                                 EventBus* events, OperationManager* ops,
+InstanceService::InstanceService(Store* store, VmEngine* engine,
+                                 VolumePool* pool, EventBus* events,
+                                 OperationManager* ops,
                                  ResourceTracker* resources, Options options)
-    : impl_(std::make_unique<Impl>(store, engine, pool, events, ops, resources, options)) {}
+    : impl_(std::make_unique<Impl>(store, engine, pool, events, ops, resources,
+                                   options)) {}
 
 InstanceService::~InstanceService() = default;
 
 void InstanceService::Recover() { impl_->lifecycle_.Recover(); }
 
-Result<std::vector<Instance>> InstanceService::List() { return impl_->store_->ListInstances(); }
+Result<std::vector<Instance>> InstanceService::List() {
+  return impl_->store_->ListInstances();
+}
 
 Result<std::vector<std::string>> InstanceService::ListNames() {
   return impl_->store_->ListInstanceNames();
@@ -164,36 +173,44 @@ Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
   TRY(impl_->resources_->CheckFits(probe));
   auto existing = impl_->store_->GetInstance(request.name);
   if (existing)
-    return Err(ErrorCode::kAlreadyExists, "instance '" + request.name + "' already exists");
-  if (existing.error().code() != ErrorCode::kNotFound) return tl::unexpected(existing.error());
-  return impl_->ops_->Start("Creating instance", InstanceResources(request.name),
-                            [this, request] { return impl_->CreateWork(request); });
+    return Err(ErrorCode::kAlreadyExists,
+               "instance '" + request.name + "' already exists");
+  if (existing.error().code() != ErrorCode::kNotFound)
+    return tl::unexpected(existing.error());
+  return impl_->ops_->Start(
+      "Creating instance", InstanceResources(request.name),
+      [this, request] { return impl_->CreateWork(request); });
 }
 
-Result<Operation> InstanceService::BeginStateChange(const std::string& name, StateAction action,
+Result<Operation> InstanceService::BeginStateChange(const std::string& name,
+                                                    StateAction action,
                                                     bool force, int timeout_s) {
   ASSIGN_OR_RETURN(Instance inst, Get(name));
   // Refuse illegal transitions now, so the caller gets a 409 rather than a
   // failed operation; the operation re-checks under the instance lock.
   TRY(InstanceLifecycle::CheckTransition(inst, action));
-  static constexpr const char* kDescriptions[] = {"Starting instance", "Stopping instance",
-                                                  "Restarting instance", "Pausing instance",
-                                                  "Resuming instance"};
+  static constexpr const char* kDescriptions[] = {
+      "Starting instance", "Stopping instance", "Restarting instance",
+      "Pausing instance", "Resuming instance"};
   auto* lc = &impl_->lifecycle_;
-  return impl_->ops_->Start(kDescriptions[static_cast<int>(action)], InstanceResources(name),
-                            [lc, name, action, force, timeout_s]() -> Result<Json> {
-                              return lc->Apply(name, action, force, timeout_s);
-                            });
+  return impl_->ops_->Start(
+      kDescriptions[static_cast<int>(action)], InstanceResources(name),
+      [lc, name, action, force, timeout_s]() -> Result<Json> {
+        return lc->Apply(name, action, force, timeout_s);
+      });
 }
 
-Result<Operation> InstanceService::BeginDelete(const std::string& name, bool force) {
+Result<Operation> InstanceService::BeginDelete(const std::string& name,
+                                               bool force) {
   ASSIGN_OR_RETURN(Instance inst, Get(name));
   if (HoldsResources(inst.status.state) && !force)
     return Err(ErrorCode::kFailedPrecondition,
-               "instance '" + name + "' is " + std::string(ToString(inst.status.state)) +
+               "instance '" + name + "' is " +
+                   std::string(ToString(inst.status.state)) +
                    "; stop it first or use --force");
-  return impl_->ops_->Start("Deleting instance", InstanceResources(name),
-                            [this, name, force] { return impl_->DeleteWork(name, force); });
+  return impl_->ops_->Start(
+      "Deleting instance", InstanceResources(name),
+      [this, name, force] { return impl_->DeleteWork(name, force); });
 }
 
 Result<VmPaths> InstanceService::Paths(const std::string& name) {

@@ -44,8 +44,9 @@ class InstanceService {
   struct Options {
     int stop_timeout_s = 30;  // ACPI grace period before a kill
   };
-  InstanceService(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events,
-                  OperationManager* ops, ResourceTracker* resources, Options options);
+  InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
+                  EventBus* events, OperationManager* ops,
+                  ResourceTracker* resources, Options options);
   ~InstanceService();
 
   // Re-adopts running VMs and fixes states after a vireod restart.
@@ -57,10 +58,12 @@ class InstanceService {
   // Validates synchronously (bad input returns an error and changes
   // nothing), then creates disks in an operation.
   [[nodiscard]] Result<Operation> BeginCreate(const CreateRequest& request);
-  [[nodiscard]] Result<Operation> BeginStateChange(const std::string& name, StateAction action,
+  [[nodiscard]] Result<Operation> BeginStateChange(const std::string& name,
+                                                   StateAction action,
                                                    bool force, int timeout_s);
   // Refused while running unless force (which kills it first).
-  [[nodiscard]] Result<Operation> BeginDelete(const std::string& name, bool force);
+  [[nodiscard]] Result<Operation> BeginDelete(const std::string& name,
+                                              bool force);
   // Path of the serial log and socket, for consoles.
   [[nodiscard]] Result<VmPaths> Paths(const std::string& name);
   Json HostResources();

@@ -1,6 +1,5 @@
 #include "core/operations.h"
 
-
 #include <ctime>
 #include <random>
 
@@ -31,9 +30,12 @@ std::string NewId() {
 
 std::string_view ToString(OperationStatus status) {
   switch (status) {
-    case OperationStatus::kRunning: return "Running";
-    case OperationStatus::kSuccess: return "Success";
-    case OperationStatus::kFailure: return "Failure";
+    case OperationStatus::kRunning:
+      return "Running";
+    case OperationStatus::kSuccess:
+      return "Success";
+    case OperationStatus::kFailure:
+      return "Failure";
   }
   return "Failure";
 }
@@ -60,7 +62,8 @@ OperationManager::~OperationManager() {
   cv_.wait(lock, [&] { return workers_ == 0; });
 }
 
-Operation OperationManager::Start(std::string description, Json resources, Work work) {
+Operation OperationManager::Start(std::string description, Json resources,
+                                  Work work) {
   Operation op;
   op.id = NewId();
   op.description = std::move(description);
@@ -71,7 +74,9 @@ Operation OperationManager::Start(std::string description, Json resources, Work 
     Prune();
     ops_[op.id] = op;
     ++workers_;
-    std::thread([this, id = op.id, work = std::move(work)] { Finish(id, work()); }).detach();
+    std::thread([this, id = op.id, work = std::move(work)] {
+      Finish(id, work());
+    }).detach();
   }
   if (events_) events_->Publish("operation", ToJson(op));
   return op;
@@ -108,14 +113,16 @@ void OperationManager::Finish(const std::string& id, Result<Json> result) {
 void OperationManager::Prune() {
   int64_t cutoff = Now() - kRetentionSeconds;
   std::erase_if(ops_, [&](const auto& kv) {
-    return kv.second.status != OperationStatus::kRunning && kv.second.updated_at < cutoff;
+    return kv.second.status != OperationStatus::kRunning &&
+           kv.second.updated_at < cutoff;
   });
 }
 
 Result<Operation> OperationManager::Get(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = ops_.find(id);
-  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  if (it == ops_.end())
+    return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
   return it->second;
 }
 
@@ -126,17 +133,19 @@ std::vector<Operation> OperationManager::List() const {
   return out;
 }
 
-Result<Operation> OperationManager::Wait(const std::string& id,
-                                         std::chrono::milliseconds timeout) const {
+Result<Operation> OperationManager::Wait(
+    const std::string& id, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
   auto it = ops_.find(id);
-  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  if (it == ops_.end())
+    return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
   cv_.wait_for(lock, timeout, [&] {
     auto i = ops_.find(id);
     return i == ops_.end() || i->second.status != OperationStatus::kRunning;
   });
   it = ops_.find(id);
-  if (it == ops_.end()) return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
+  if (it == ops_.end())
+    return Err(ErrorCode::kNotFound, "operation '" + id + "' not found");
   return it->second;
 }
 

@@ -24,8 +24,8 @@ struct Operation {
   std::string id;
   std::string description;  // "Starting instance"
   OperationStatus status = OperationStatus::kRunning;
-  std::string error;        // set on kFailure
-  std::string error_code;   // stable ErrorCode name on kFailure
+  std::string error;                // set on kFailure
+  std::string error_code;           // stable ErrorCode name on kFailure
   Json resources = Json::object();  // {"instances":["/1.0/instances/x"]}
   Json metadata = Json::object();   // result, set on kSuccess
   int64_t created_at = 0;
@@ -44,8 +44,10 @@ class OperationManager {
   Operation Start(std::string description, Json resources, Work work);
   Result<Operation> Get(const std::string& id) const;
   std::vector<Operation> List() const;
-  // Waits until the operation finishes or the timeout passes; returns its state.
-  Result<Operation> Wait(const std::string& id, std::chrono::milliseconds timeout) const;
+  // Waits until the operation finishes or the timeout passes; returns its
+  // state.
+  Result<Operation> Wait(const std::string& id,
+                         std::chrono::milliseconds timeout) const;
 
  private:
   void Finish(const std::string& id, Result<Json> result);

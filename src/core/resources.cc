@@ -33,7 +33,8 @@ HostInfo ProbeHost() {
 
 namespace {
 uint64_t MemoryLimit(const HostInfo& host, const OvercommitPolicy& p) {
-  return static_cast<uint64_t>(static_cast<double>(host.memory_bytes) * p.memory_ratio);
+  return static_cast<uint64_t>(static_cast<double>(host.memory_bytes) *
+                               p.memory_ratio);
 }
 int CpuLimit(const HostInfo& host, const OvercommitPolicy& p) {
   return static_cast<int>(static_cast<double>(host.cpus) * p.cpu_ratio);
@@ -43,14 +44,16 @@ int CpuLimit(const HostInfo& host, const OvercommitPolicy& p) {
 Status ResourceTracker::CheckFits(const InstanceConfig& config) const {
   if (config.cpus > host_.cpus)
     return Err(ErrorCode::kResourceExhausted,
-               "instance '" + config.name + "' asks for " + std::to_string(config.cpus) +
-                   " vCPUs but the host has " + std::to_string(host_.cpus) + " CPUs");
+               "instance '" + config.name + "' asks for " +
+                   std::to_string(config.cpus) + " vCPUs but the host has " +
+                   std::to_string(host_.cpus) + " CPUs");
   uint64_t limit = MemoryLimit(host_, policy_);
   if (config.memory_bytes > limit)
     return Err(ErrorCode::kResourceExhausted,
-               "instance '" + config.name + "' asks for " + FormatSize(config.memory_bytes) +
-                   " of memory but the host limit is " + FormatSize(limit) + " (" +
-                   FormatSize(host_.memory_bytes) + " x overcommit " +
+               "instance '" + config.name + "' asks for " +
+                   FormatSize(config.memory_bytes) +
+                   " of memory but the host limit is " + FormatSize(limit) +
+                   " (" + FormatSize(host_.memory_bytes) + " x overcommit " +
                    std::to_string(policy_.memory_ratio) + ")");
   return Ok();
 }
@@ -68,13 +71,15 @@ Status ResourceTracker::CheckCanStart(const InstanceConfig& candidate,
   uint64_t mem_limit = MemoryLimit(host_, policy_);
   if (mem > mem_limit)
     return Err(ErrorCode::kResourceExhausted,
-               "starting '" + candidate.name + "' would allocate " + FormatSize(mem) +
-                   " of memory, over the host limit of " + FormatSize(mem_limit));
+               "starting '" + candidate.name + "' would allocate " +
+                   FormatSize(mem) + " of memory, over the host limit of " +
+                   FormatSize(mem_limit));
   int cpu_limit = CpuLimit(host_, policy_);
   if (cpus > cpu_limit)
     return Err(ErrorCode::kResourceExhausted,
-               "starting '" + candidate.name + "' would allocate " + std::to_string(cpus) +
-                   " vCPUs, over the host limit of " + std::to_string(cpu_limit));
+               "starting '" + candidate.name + "' would allocate " +
+                   std::to_string(cpus) + " vCPUs, over the host limit of " +
+                   std::to_string(cpu_limit));
   return Ok();
 }
 

@@ -26,12 +26,14 @@ struct OvercommitPolicy {
 // that hold resources now (running, paused, starting, stopping).
 class ResourceTracker {
  public:
-  ResourceTracker(HostInfo host, OvercommitPolicy policy) : host_(host), policy_(policy) {}
+  ResourceTracker(HostInfo host, OvercommitPolicy policy)
+      : host_(host), policy_(policy) {}
 
   // Refuses a config that could never run here (more vCPUs than host CPUs,
   // more memory than the memory limit).
   [[nodiscard]] Status CheckFits(const InstanceConfig& config) const;
-  // Refuses starting `candidate` if, together with `active`, limits are exceeded.
+  // Refuses starting `candidate` if, together with `active`, limits are
+  // exceeded.
   [[nodiscard]] Status CheckCanStart(const InstanceConfig& candidate,
                                      const std::vector<Instance>& all) const;
   Json Describe(const std::vector<Instance>& all) const;

@@ -22,17 +22,17 @@ struct VmEvent {
   // For kExited: true when the guest powered off or the engine was asked to
   // stop it; false for a crash or an outside kill.
   bool clean = false;
-  std::string reason;    // human-readable, e.g. "killed by signal 9"
+  std::string reason;  // human-readable, e.g. "killed by signal 9"
 };
 
 // Per-VM runtime file locations, derived from the instance id.
 struct VmPaths {
-  std::string dir;          // per-instance runtime directory
+  std::string dir;  // per-instance runtime directory
   std::string qmp_socket;
   std::string serial_socket;
   std::string console_log;
   std::string pid_file;
-  std::string qemu_log;     // QEMU's own stderr
+  std::string qemu_log;  // QEMU's own stderr
 };
 
 // The hypervisor as the core sees it. Implemented by engine/qemu.
@@ -64,9 +64,11 @@ class VmEngine {
   // Waits until the VM process exits or the timeout passes (false).
   virtual bool WaitExit(const std::string& name, int timeout_ms) = 0;
   // QMP "query-status" status string ("running", "paused", ...).
-  [[nodiscard]] virtual Result<std::string> QueryStatus(const std::string& name) = 0;
+  [[nodiscard]] virtual Result<std::string> QueryStatus(
+      const std::string& name) = 0;
   // Runs any QMP command (for later features: hot-plug, snapshots, ...).
-  [[nodiscard]] virtual Result<Json> Qmp(const std::string& name, const std::string& command,
+  [[nodiscard]] virtual Result<Json> Qmp(const std::string& name,
+                                         const std::string& command,
                                          const Json& arguments) = 0;
   virtual bool IsRunning(const std::string& name) = 0;
 };

@@ -28,7 +28,9 @@ constexpr const char* kDefaultQemuUser = "vireo-qemu";
 Status MakeDir(const std::string& path, mode_t mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return Err(ErrorCode::kIo, "create directory " + path + ": " + ec.message());
+  if (ec)
+    return Err(ErrorCode::kIo,
+               "create directory " + path + ": " + ec.message());
   ::chmod(path.c_str(), mode);
   return Ok();
 }
@@ -61,7 +63,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   auto parts = std::make_unique<Parts>();
   TRY(MakeDir(o.data_dir, 0711));
   std::string lock_path = o.data_dir + "/vireod.lock";
-  parts->lock_fd.Reset(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  parts->lock_fd.Reset(
+      ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!parts->lock_fd) return ErrnoErr("open " + lock_path);
   if (::flock(parts->lock_fd.get(), LOCK_EX | LOCK_NB) != 0)
     return Err(ErrorCode::kFailedPrecondition,
@@ -78,15 +81,16 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   LOG_INFO("accelerator: {} ({})", parts->engine->Accelerator(),
            parts->engine->AcceleratorReason());
   TRY(MakeDir(o.data_dir + "/storage/default", 0711));
-  ASSIGN_OR_RETURN(parts->pool, DirPool::Create("default", o.data_dir + "/storage/default"));
+  ASSIGN_OR_RETURN(parts->pool,
+                   DirPool::Create("default", o.data_dir + "/storage/default"));
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
   parts->operations = std::make_unique<OperationManager>(&parts->events);
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
   parts->instances = std::make_unique<InstanceService>(
-      parts->store.get(), parts->engine.get(), parts->pool.get(), &parts->events,
-      parts->operations.get(), parts->resources.get(), so);
+      parts->store.get(), parts->engine.get(), parts->pool.get(),
+      &parts->events, parts->operations.get(), parts->resources.get(), so);
   parts->tokens = std::make_unique<TokenService>(parts->store.get());
   parts->instances->Recover();
 
@@ -104,7 +108,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
-  if (!o.https.empty()) LOG_INFO("HTTPS API on port {}", parts->api->https_port());
+  if (!o.https.empty())
+    LOG_INFO("HTTPS API on port {}", parts->api->https_port());
   LOG_INFO("vireod ready on {}", o.socket);
 
   auto d = std::unique_ptr<Daemon>(new Daemon());

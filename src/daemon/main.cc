@@ -11,25 +11,32 @@ int main(int argc, char** argv) {
   vireo::DaemonOptions o;
   std::string log_level = "info";
   CLI::App app{"vireod: the Vireo virtual machine manager daemon"};
-  app.add_option("--data-dir", o.data_dir, "State directory")->capture_default_str();
-  app.add_option("--socket", o.socket, "Unix socket of the REST API")->capture_default_str();
-  app.add_option("--https", o.https, "HTTPS listen address host:port (empty disables)")
+  app.add_option("--data-dir", o.data_dir, "State directory")
+      ->capture_default_str();
+  app.add_option("--socket", o.socket, "Unix socket of the REST API")
+      ->capture_default_str();
+  app.add_option("--https", o.https,
+                 "HTTPS listen address host:port (empty disables)")
       ->capture_default_str();
   app.add_option("--accel", o.accel, "Force the accelerator (default: detect)")
       ->check(CLI::IsMember({"", "kvm", "tcg"}));
   app.add_option("--qemu-user", o.qemu_user,
-                 "Run QEMU as this user ('none' keeps root; default vireo-qemu if present)");
+                 "Run QEMU as this user ('none' keeps root; default vireo-qemu "
+                 "if present)");
   app.add_flag("!--no-sandbox", o.sandbox, "Disable QEMU's seccomp sandbox");
   app.add_option("--cpu-overcommit", o.cpu_overcommit, "vCPU overcommit ratio")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--memory-overcommit", o.memory_overcommit, "Memory overcommit ratio")
+  app.add_option("--memory-overcommit", o.memory_overcommit,
+                 "Memory overcommit ratio")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--stop-timeout", o.stop_timeout_s, "Seconds of ACPI grace before a kill")
+  app.add_option("--stop-timeout", o.stop_timeout_s,
+                 "Seconds of ACPI grace before a kill")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   vireo::InitLogging(log_level);

@@ -9,7 +9,7 @@
 namespace vireo {
 
 struct ImageInfo {
-  std::string format;        // "qcow2", "raw", ...
+  std::string format;  // "qcow2", "raw", ...
   uint64_t virtual_size = 0;
   uint64_t actual_size = 0;
   std::string backing_file;  // empty if none
@@ -22,15 +22,14 @@ class VolumePool {
   virtual ~VolumePool() = default;
   virtual std::string name() const = 0;
   // Creates an empty qcow2 volume; returns its path. kAlreadyExists if present.
-  [[nodiscard]] virtual Result<std::string> CreateVolume(const std::string& owner_id,
-                                                         const std::string& volume,
-                                                         uint64_t size_bytes) = 0;
+  [[nodiscard]] virtual Result<std::string> CreateVolume(
+      const std::string& owner_id, const std::string& volume,
+      uint64_t size_bytes) = 0;
   // Creates a qcow2 volume holding a full copy of an image file (qcow2 or
   // raw, detected by qemu-img, never by file name). Grows it to min_size.
-  [[nodiscard]] virtual Result<std::string> CreateVolumeFrom(const std::string& owner_id,
-                                                             const std::string& volume,
-                                                             const std::string& source,
-                                                             uint64_t min_size) = 0;
+  [[nodiscard]] virtual Result<std::string> CreateVolumeFrom(
+      const std::string& owner_id, const std::string& volume,
+      const std::string& source, uint64_t min_size) = 0;
   // Removes a volume; absent is not an error.
   [[nodiscard]] virtual Status DeleteVolume(const std::string& path) = 0;
   // Removes everything owned by owner_id (its directory).

@@ -10,9 +10,10 @@
 namespace vireo {
 
 struct ApiToken {
-  std::string id;           // public identifier, shown in lists
-  std::string name;         // what the admin called it
-  std::string secret_hash;  // hex SHA-256 of the secret; the secret is never stored
+  std::string id;    // public identifier, shown in lists
+  std::string name;  // what the admin called it
+  std::string
+      secret_hash;  // hex SHA-256 of the secret; the secret is never stored
   int64_t created_at = 0;
 };
 
@@ -29,14 +30,16 @@ class Store {
   [[nodiscard]] virtual Result<Instance> GetInstance(std::string_view name) = 0;
   [[nodiscard]] virtual Result<std::vector<Instance>> ListInstances() = 0;
   // Names only, sorted: the hot path of GET /1.0/instances.
-  [[nodiscard]] virtual Result<std::vector<std::string>> ListInstanceNames() = 0;
+  [[nodiscard]] virtual Result<std::vector<std::string>>
+  ListInstanceNames() = 0;
   // Replaces config and status. kNotFound if absent.
   [[nodiscard]] virtual Status UpdateInstance(const Instance& instance) = 0;
   // kNotFound if absent.
   [[nodiscard]] virtual Status DeleteInstance(std::string_view name) = 0;
 
   [[nodiscard]] virtual Status CreateToken(const ApiToken& token) = 0;
-  [[nodiscard]] virtual Result<ApiToken> FindTokenByHash(std::string_view secret_hash) = 0;
+  [[nodiscard]] virtual Result<ApiToken> FindTokenByHash(
+      std::string_view secret_hash) = 0;
   [[nodiscard]] virtual Result<std::vector<ApiToken>> ListTokens() = 0;
   // Deletes by id or name. kNotFound if neither matches.
   [[nodiscard]] virtual Status DeleteToken(std::string_view id_or_name) = 0;

@@ -26,25 +26,32 @@ class BadInput : public ::testing::Test {
     ASSERT_TRUE(c_);
   }
   // Sends a raw body; returns status and the error text.
-  std::pair<int, std::string> Post(const std::string& target, const std::string& raw) {
+  std::pair<int, std::string> Post(const std::string& target,
+                                   const std::string& raw) {
     auto r = c_->RawRequest("POST", target, raw);
     if (!r) return {-1, r.error().ToString()};
     auto j = Json::parse(r->body, nullptr, false);
-    std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r->body;
+    std::string msg = j.is_object() && j.contains("error")
+                          ? j["error"].get<std::string>()
+                          : r->body;
     return {r->status, msg};
   }
-  std::pair<int, std::string> PostJson(const std::string& target, const Json& body) {
+  std::pair<int, std::string> PostJson(const std::string& target,
+                                       const Json& body) {
     return Post(target, body.dump());
   }
   void ExpectNothingLeft() {
     auto list = c_->Call("GET", "/1.0/instances");
     ASSERT_TRUE(list);
     for (const auto& url : *list)
-      EXPECT_EQ(url.get<std::string>().find("/1.0/instances/bad"), std::string::npos) << url;
+      EXPECT_EQ(url.get<std::string>().find("/1.0/instances/bad"),
+                std::string::npos)
+          << url;
     size_t files = 0;
     std::string storage = daemon_->dir() + "/storage/default";
     if (fs::exists(storage))
-      for (auto& e : fs::recursive_directory_iterator(storage)) files += e.is_regular_file();
+      for (auto& e : fs::recursive_directory_iterator(storage))
+        files += e.is_regular_file();
     EXPECT_EQ(files, 0u) << "files left in " << storage;
   }
   static Daemon* daemon_;
@@ -73,9 +80,11 @@ TEST_F(BadInput, WrongTypesAndAbsurdSizes) {
     const char* field;
     Json value;
   } cases[] = {
-      {"cpus", "two"}, {"cpus", -1},    {"cpus", 0},         {"cpus", 100000},
-      {"memory", -5},  {"memory", "lots"}, {"memory", "900T"}, {"memory", "1K"},
-      {"name", 42},    {"cmdline", Json::array()},
+      {"cpus", "two"},    {"cpus", -1},
+      {"cpus", 0},        {"cpus", 100000},
+      {"memory", -5},     {"memory", "lots"},
+      {"memory", "900T"}, {"memory", "1K"},
+      {"name", 42},       {"cmdline", Json::array()},
   };
   for (const auto& tc : cases) {
     Json spec = GuestSpec("bad3");
@@ -95,8 +104,9 @@ TEST_F(BadInput, WrongTypesAndAbsurdSizes) {
 }
 
 TEST_F(BadInput, InvalidNames) {
-  for (const std::string& name : std::vector<std::string>{"a/b", "..", "has space", std::string(64, 'a'), "", "-x", "x-",
-                           "bad\nname", "../etc"}) {
+  for (const std::string& name :
+       std::vector<std::string>{"a/b", "..", "has space", std::string(64, 'a'),
+                                "", "-x", "x-", "bad\nname", "../etc"}) {
     auto [status, msg] = PostJson("/1.0/instances", GuestSpec(name));
     EXPECT_EQ(status, 400) << "name '" << name << "': " << msg;
     EXPECT_NE(msg.find("name"), std::string::npos) << msg;
@@ -128,18 +138,23 @@ TEST_F(BadInput, DuplicateName) {
 TEST_F(BadInput, ActionsIllegalInTheCurrentState) {
   ASSERT_TRUE(c_->CallAndWait("POST", "/1.0/instances", GuestSpec("states")));
   for (std::string action : {"stop", "pause", "resume"}) {
-    auto r = c_->Request("PUT", "/1.0/instances/states/state", Json{{"action", action}});
+    auto r = c_->Request("PUT", "/1.0/instances/states/state",
+                         Json{{"action", action}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 409) << action << ": " << r->body;
   }
-  auto bad = c_->Request("PUT", "/1.0/instances/states/state", Json{{"action", "explode"}});
+  auto bad = c_->Request("PUT", "/1.0/instances/states/state",
+                         Json{{"action", "explode"}});
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
-  ASSERT_TRUE(c_->CallAndWait("PUT", "/1.0/instances/states/state", Json{{"action", "start"}}));
-  auto again = c_->Request("PUT", "/1.0/instances/states/state", Json{{"action", "start"}});
+  ASSERT_TRUE(c_->CallAndWait("PUT", "/1.0/instances/states/state",
+                              Json{{"action", "start"}}));
+  auto again = c_->Request("PUT", "/1.0/instances/states/state",
+                           Json{{"action", "start"}});
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 409);
-  auto resume = c_->Request("PUT", "/1.0/instances/states/state", Json{{"action", "resume"}});
+  auto resume = c_->Request("PUT", "/1.0/instances/states/state",
+                            Json{{"action", "resume"}});
   ASSERT_TRUE(resume);
   EXPECT_EQ(resume->status, 409);
   // Delete is refused while running, allowed with force.
@@ -172,9 +187,11 @@ TEST_F(BadInput, QemuThatFailsToStartLeavesNoProcess) {
   Json spec = GuestSpec("junk");
   spec["kernel"] = junk;
   ASSERT_TRUE(c_->CallAndWait("POST", "/1.0/instances", spec));
-  auto started = c_->CallAndWait("PUT", "/1.0/instances/junk/state", Json{{"action", "start"}});
+  auto started = c_->CallAndWait("PUT", "/1.0/instances/junk/state",
+                                 Json{{"action", "start"}});
   ASSERT_FALSE(started);
-  EXPECT_NE(started.error().message().find("junk"), std::string::npos) << started.error().message();
+  EXPECT_NE(started.error().message().find("junk"), std::string::npos)
+      << started.error().message();
   Json j = GetInstance(*c_, "junk");
   EXPECT_EQ(j["status"]["state"], "stopped");
   EXPECT_FALSE(j["status"]["last_error"].get<std::string>().empty());
@@ -235,7 +252,8 @@ TEST_F(BadInput, UnknownRoutesAndMethods) {
 
 TEST_F(BadInput, HttpsNeedsAValidToken) {
   ASSERT_GT(daemon_->https_port(), 0);
-  std::string url = "https://127.0.0.1:" + std::to_string(daemon_->https_port());
+  std::string url =
+      "https://127.0.0.1:" + std::to_string(daemon_->https_port());
   auto anon = ApiClient::Create({"", url, ""});
   ASSERT_TRUE(anon);
   auto r = (*anon)->Request("GET", "/1.0/instances");
@@ -248,16 +266,23 @@ TEST_F(BadInput, HttpsNeedsAValidToken) {
   EXPECT_EQ(rw->status, 401);
 
   std::string out, err;
-  ASSERT_EQ(daemon_->Cli({"--json", "token", "create", "e2e"}, &out, &err), 0) << err;
+  ASSERT_EQ(daemon_->Cli({"--json", "token", "create", "e2e"}, &out, &err), 0)
+      << err;
   Json tok = Json::parse(out);
   std::string secret = tok["secret"];
-  ASSERT_EQ(daemon_->Cli({"--remote", url, "--token", secret, "--json", "list"}, &out, &err), 0)
+  ASSERT_EQ(daemon_->Cli({"--remote", url, "--token", secret, "--json", "list"},
+                         &out, &err),
+            0)
       << err;
   EXPECT_TRUE(Json::parse(out).is_array());
-  EXPECT_NE(daemon_->Cli({"--remote", url, "--token", "nope", "list"}, &out, &err), 0);
+  EXPECT_NE(
+      daemon_->Cli({"--remote", url, "--token", "nope", "list"}, &out, &err),
+      0);
   EXPECT_NE(err.find("rror"), std::string::npos) << err;
   ASSERT_EQ(daemon_->Cli({"token", "revoke", "e2e"}, &out, &err), 0) << err;
-  EXPECT_NE(daemon_->Cli({"--remote", url, "--token", secret, "list"}, &out, &err), 0);
+  EXPECT_NE(
+      daemon_->Cli({"--remote", url, "--token", secret, "list"}, &out, &err),
+      0);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ TEST(Concurrency, FiftyClientsCreateListDelete) {
       }
       std::string mine = "c" + std::to_string(i);
       // Everyone also races for one shared name: exactly one may win.
-      for (const std::string& name : {mine + "-a", mine + "-b", std::string("shared")}) {
+      for (const std::string& name :
+           {mine + "-a", mine + "-b", std::string("shared")}) {
         Json spec = GuestSpec(name);
         if (i % 5 == 0) spec["disks"] = Json::array({{{"size", "16M"}}});
         auto r = c->CallAndWait("POST", "/1.0/instances", spec);
@@ -58,7 +59,8 @@ TEST(Concurrency, FiftyClientsCreateListDelete) {
   std::set<std::string> names;
   for (const auto& inst : *list) names.insert(inst["name"].get<std::string>());
   std::set<std::string> expected = {"shared"};
-  for (int i = 0; i < kClients; ++i) expected.insert("c" + std::to_string(i) + "-b");
+  for (int i = 0; i < kClients; ++i)
+    expected.insert("c" + std::to_string(i) + "-b");
   EXPECT_EQ(names, expected);
   EXPECT_EQ(list->size(), expected.size()) << "duplicate rows";
 
@@ -66,16 +68,19 @@ TEST(Concurrency, FiftyClientsCreateListDelete) {
   // on disk: deleted instances left no files.
   std::set<std::string> disk_paths;
   for (const auto& inst : *list)
-    for (const auto& disk : inst["config"]["disks"]) disk_paths.insert(disk["path"]);
+    for (const auto& disk : inst["config"]["disks"])
+      disk_paths.insert(disk["path"]);
   std::set<std::string> files;
-  for (auto& e : std::filesystem::recursive_directory_iterator(d.dir() + "/storage/default"))
+  for (auto& e : std::filesystem::recursive_directory_iterator(
+           d.dir() + "/storage/default"))
     if (e.is_regular_file()) files.insert(e.path().string());
   EXPECT_EQ(files, disk_paths);
 
   // The database agrees after a daemon restart too.
   c.reset();
   d.Stop();
-  auto check = RunCommand({"sqlite3", d.dir() + "/vireo.db", "PRAGMA integrity_check;"});
+  auto check =
+      RunCommand({"sqlite3", d.dir() + "/vireo.db", "PRAGMA integrity_check;"});
   ASSERT_TRUE(check);
   EXPECT_EQ(check->out, "ok\n");
   d.Start();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,8 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <pwd.h>
-
 #include <regex>
 #include <set>
 #include <sstream>
@@ -27,15 +26,19 @@ using namespace std::chrono_literals;
 const GuestKit& GuestKit::Get() {
   static GuestKit kit = [] {
     std::string dir;
-    if (const char* env = std::getenv("VIREO_GUEST_KIT")) dir = env;
-    else dir = std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root") +
-               "/.cache/vireo/guest-kit";
+    if (const char* env = std::getenv("VIREO_GUEST_KIT"))
+      dir = env;
+    else
+      dir = std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root") +
+            "/.cache/vireo/guest-kit";
     GuestKit k;
-    k.kernel = fs::exists(dir + "/vmlinux") ? dir + "/vmlinux" : dir + "/vmlinuz";
+    k.kernel =
+        fs::exists(dir + "/vmlinux") ? dir + "/vmlinux" : dir + "/vmlinuz";
     k.initrd = dir + "/initrd.img";
     k.data_disk = dir + "/data.qcow2";
     if (!fs::exists(k.kernel) || !fs::exists(k.initrd)) {
-      fprintf(stderr, "guest kit missing in %s: run scripts/guest-kit\n", dir.c_str());
+      fprintf(stderr, "guest kit missing in %s: run scripts/guest-kit\n",
+              dir.c_str());
       std::abort();
     }
     return k;
@@ -43,7 +46,8 @@ const GuestKit& GuestKit::Get() {
   return kit;
 }
 
-Daemon::Daemon(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+Daemon::Daemon(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
   char tmpl[] = "/tmp/vt-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   socket_ = dir_ + "/vireo.sock";
@@ -56,8 +60,10 @@ Daemon::~Daemon() {
     if (auto c = Client()) {
       if (auto list = c->Call("GET", "/1.0/instances")) {
         for (const auto& url : *list) {
-          std::string name = url.get<std::string>().substr(strlen("/1.0/instances/"));
-          (void)c->CallAndWait("DELETE", "/1.0/instances/" + name + "?force=1", {}, 30s);
+          std::string name =
+              url.get<std::string>().substr(strlen("/1.0/instances/"));
+          (void)c->CallAndWait("DELETE", "/1.0/instances/" + name + "?force=1",
+                               {}, 30s);
         }
       }
     }
@@ -71,9 +77,16 @@ Daemon::~Daemon() {
 
 void Daemon::Start() {
   std::vector<std::string> argv = {std::string(VIREO_BIN_DIR) + "/vireod",
-                                   "--data-dir", dir_, "--socket", socket_,
-                                   "--https", "127.0.0.1:0", "--log-level", "debug",
-                                   "--stop-timeout", "20"};
+                                   "--data-dir",
+                                   dir_,
+                                   "--socket",
+                                   socket_,
+                                   "--https",
+                                   "127.0.0.1:0",
+                                   "--log-level",
+                                   "debug",
+                                   "--stop-timeout",
+                                   "20"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   SpawnOptions so;
   so.argv = argv;
@@ -130,8 +143,10 @@ std::unique_ptr<ApiClient> Daemon::Client() const {
   return std::move(*c);
 }
 
-int Daemon::Cli(const std::vector<std::string>& args, std::string* out, std::string* err) const {
-  std::vector<std::string> argv = {std::string(VIREO_BIN_DIR) + "/vireo", "--socket", socket_};
+int Daemon::Cli(const std::vector<std::string>& args, std::string* out,
+                std::string* err) const {
+  std::vector<std::string> argv = {std::string(VIREO_BIN_DIR) + "/vireo",
+                                   "--socket", socket_};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = RunCommand(argv, std::chrono::seconds(120));
   if (!r) {
@@ -147,8 +162,9 @@ Json GuestSpec(const std::string& name, const std::string& extra_cmdline) {
   const auto& kit = GuestKit::Get();
   std::string cmdline = "console=ttyS0 quiet";
   if (!extra_cmdline.empty()) cmdline += " " + extra_cmdline;
-  return {{"name", name},        {"cpus", 1},       {"memory", "256M"},
-          {"kernel", kit.kernel}, {"initrd", kit.initrd}, {"cmdline", cmdline}};
+  return {{"name", name},         {"cpus", 1},
+          {"memory", "256M"},     {"kernel", kit.kernel},
+          {"initrd", kit.initrd}, {"cmdline", cmdline}};
 }
 
 std::string ConsoleLog(ApiClient& c, const std::string& name) {
@@ -165,8 +181,9 @@ int CountOccurrences(const std::string& text, const std::string& needle) {
   return n;
 }
 
-bool WaitForLog(ApiClient& c, const std::string& name, const std::string& marker,
-                std::chrono::seconds timeout, int count) {
+bool WaitForLog(ApiClient& c, const std::string& name,
+                const std::string& marker, std::chrono::seconds timeout,
+                int count) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (CountOccurrences(ConsoleLog(c, name), marker) >= count) return true;
@@ -180,8 +197,8 @@ Json GetInstance(ApiClient& c, const std::string& name) {
   return r ? *r : Json();
 }
 
-bool WaitForState(ApiClient& c, const std::string& name, const std::string& state,
-                  std::chrono::seconds timeout) {
+bool WaitForState(ApiClient& c, const std::string& name,
+                  const std::string& state, std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     Json j = GetInstance(c, name);
@@ -215,7 +232,8 @@ bool ListensOnTcp(pid_t pid) {
   for (auto& e : fs::directory_iterator(fd_dir)) {
     std::error_code ec;
     auto target = fs::read_symlink(e.path(), ec).string();
-    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+    if (target.rfind("socket:[", 0) == 0)
+      inodes.insert(target.substr(8, target.size() - 9));
   }
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     std::ifstream f(table);
@@ -224,7 +242,8 @@ bool ListensOnTcp(pid_t pid) {
     while (std::getline(f, line)) {
       std::istringstream in(line);
       std::string sl, local, remote, st, queues, tr, retr, uid, timeout, inode;
-      in >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
+      in >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >>
+          timeout >> inode;
       if (st == "0A" && inodes.count(inode)) return true;
     }
   }
@@ -233,7 +252,8 @@ bool ListensOnTcp(pid_t pid) {
 
 std::string ProcessCmdline(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string s((std::istreambuf_iterator<char>(f)),
+                std::istreambuf_iterator<char>());
   for (auto& c : s)
     if (c == '\0') c = ' ';
   return s;

@@ -53,11 +53,12 @@ Json GuestSpec(const std::string& name, const std::string& extra_cmdline = "");
 
 std::string ConsoleLog(ApiClient& c, const std::string& name);
 // Polls the console log until `marker` has appeared `count` times.
-bool WaitForLog(ApiClient& c, const std::string& name, const std::string& marker,
-                std::chrono::seconds timeout, int count = 1);
+bool WaitForLog(ApiClient& c, const std::string& name,
+                const std::string& marker, std::chrono::seconds timeout,
+                int count = 1);
 // Polls the instance until its state is `state`.
-bool WaitForState(ApiClient& c, const std::string& name, const std::string& state,
-                  std::chrono::seconds timeout);
+bool WaitForState(ApiClient& c, const std::string& name,
+                  const std::string& state, std::chrono::seconds timeout);
 Json GetInstance(ApiClient& c, const std::string& name);
 int CountOccurrences(const std::string& text, const std::string& needle);
 bool ProcessAlive(pid_t pid);

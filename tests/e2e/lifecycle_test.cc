@@ -1,8 +1,7 @@
 // Boots real guest-kit VMs under a real vireod and checks what the guest did.
 #include <gtest/gtest.h>
-#include <signal.h>
-
 #include <pwd.h>
+#include <signal.h>
 
 #include <future>
 #include <regex>
@@ -17,7 +16,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // Reads events until one with the given action arrives (or the timeout).
-std::vector<std::string> CollectActions(std::unique_ptr<WebSocket> ws, std::string until,
+std::vector<std::string> CollectActions(std::unique_ptr<WebSocket> ws,
+                                        std::string until,
                                         std::chrono::seconds timeout) {
   auto shared = std::make_shared<std::unique_ptr<WebSocket>>(std::move(ws));
   auto actions = std::make_shared<std::vector<std::string>>();
@@ -44,18 +44,20 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
   ASSERT_TRUE(c);
   auto events = c->OpenWebSocket("/1.0/events");
   ASSERT_TRUE(events) << events.error().ToString();
-  auto collected = std::async(std::launch::async, CollectActions, std::move(*events),
-                              "instance-stopped", 120s);
+  auto collected = std::async(std::launch::async, CollectActions,
+                              std::move(*events), "instance-stopped", 120s);
 
   const auto& kit = GuestKit::Get();
   std::string out, err;
-  ASSERT_EQ(d.Cli({"create", "vm1", "--cpus", "1", "--memory", "256M", "--kernel", kit.kernel,
-                   "--initrd", kit.initrd, "--cmdline", "console=ttyS0 quiet"},
+  ASSERT_EQ(d.Cli({"create", "vm1", "--cpus", "1", "--memory", "256M",
+                   "--kernel", kit.kernel, "--initrd", kit.initrd, "--cmdline",
+                   "console=ttyS0 quiet"},
                   &out, &err),
             0)
       << err;
   ASSERT_EQ(d.Cli({"start", "vm1"}, &out, &err), 0) << err;
-  ASSERT_TRUE(WaitForLog(*c, "vm1", "VIREO-GUEST-UP", 60s)) << ConsoleLog(*c, "vm1");
+  ASSERT_TRUE(WaitForLog(*c, "vm1", "VIREO-GUEST-UP", 60s))
+      << ConsoleLog(*c, "vm1");
 
   // The CLI's JSON list is what scripts consume.
   ASSERT_EQ(d.Cli({"--json", "list"}, &out, &err), 0) << err;
@@ -72,13 +74,16 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
   if (struct passwd* pw = ::getpwnam("vireo-qemu")) {
     EXPECT_EQ(ProcessUid(pid), static_cast<int>(pw->pw_uid));
   }
-  EXPECT_NE(ProcessCmdline(pid).find("-sandbox on"), std::string::npos) << ProcessCmdline(pid);
+  EXPECT_NE(ProcessCmdline(pid).find("-sandbox on"), std::string::npos)
+      << ProcessCmdline(pid);
   EXPECT_FALSE(ListensOnTcp(pid));
   std::string host_out;
   ASSERT_EQ(d.Cli({"--json", "host"}, &host_out, &err), 0) << err;
   auto flags = RunCommand({"grep", "-qwE", "vmx|svm", "/proc/cpuinfo"});
   bool hw_virt = flags && flags->status.code == 0;
-  EXPECT_EQ(Json::parse(host_out)["resources"]["accelerator"], hw_virt ? "kvm" : "tcg") << host_out;
+  EXPECT_EQ(Json::parse(host_out)["resources"]["accelerator"],
+            hw_virt ? "kvm" : "tcg")
+      << host_out;
 
   std::string log_out;
   ASSERT_EQ(d.Cli({"console", "vm1", "--log"}, &log_out, &err), 0) << err;
@@ -87,7 +92,8 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
   // ACPI stop: the guest itself must see the power button and power off.
   ASSERT_EQ(d.Cli({"stop", "vm1"}, &out, &err), 0) << err;
   EXPECT_EQ(GetInstance(*c, "vm1")["status"]["state"], "stopped");
-  EXPECT_TRUE(WaitForLog(*c, "vm1", "VIREO-GUEST-POWEROFF", 5s)) << ConsoleLog(*c, "vm1");
+  EXPECT_TRUE(WaitForLog(*c, "vm1", "VIREO-GUEST-POWEROFF", 5s))
+      << ConsoleLog(*c, "vm1");
 
   auto actions = collected.get();
   std::string joined;
@@ -104,8 +110,8 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
 double LastTick(const std::string& log) {
   std::regex re("VIREO-TICK ([0-9]+\\.?[0-9]*)");
   double last = -1;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
-       ++it)
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re);
+       it != std::sregex_iterator(); ++it)
     last = std::stod((*it)[1]);
   return last;
 }
@@ -114,9 +120,12 @@ TEST(Lifecycle, PauseStopsTheGuestClockAndResumeContinuesIt) {
   Daemon d;
   auto c = d.Client();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", GuestSpec("ticker", "vireo.tick=1")));
-  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/ticker/state", Json{{"action", "start"}}));
-  ASSERT_TRUE(WaitForLog(*c, "ticker", "VIREO-TICK", 60s, 3)) << ConsoleLog(*c, "ticker");
+  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances",
+                             GuestSpec("ticker", "vireo.tick=1")));
+  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/ticker/state",
+                             Json{{"action", "start"}}));
+  ASSERT_TRUE(WaitForLog(*c, "ticker", "VIREO-TICK", 60s, 3))
+      << ConsoleLog(*c, "ticker");
 
   std::string out, err;
   ASSERT_EQ(d.Cli({"pause", "ticker"}, &out, &err), 0) << err;
@@ -133,12 +142,15 @@ TEST(Lifecycle, PauseStopsTheGuestClockAndResumeContinuesIt) {
   int ticks_before = CountOccurrences(log_at_pause, "VIREO-TICK");
   ASSERT_TRUE(WaitForLog(*c, "ticker", "VIREO-TICK", 30s, ticks_before + 2));
   double tick_after = LastTick(ConsoleLog(*c, "ticker"));
-  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  double wall_s = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - wall_start)
+                      .count();
   // The guest's clock advanced clearly less than wall time: the paused
   // seconds are missing from it.
   EXPECT_GT(tick_after, tick_at_pause);
   EXPECT_LT(tick_after - tick_at_pause, wall_s - 2.5)
-      << "guest uptime " << tick_at_pause << " -> " << tick_after << " over " << wall_s << " s";
+      << "guest uptime " << tick_at_pause << " -> " << tick_after << " over "
+      << wall_s << " s";
 }
 
 TEST(Lifecycle, KilledQemuGoesToErrorAndRestartPolicyApplies) {
@@ -151,7 +163,8 @@ TEST(Lifecycle, KilledQemuGoesToErrorAndRestartPolicyApplies) {
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", never));
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", again));
   for (std::string n : {"crash-never", "crash-again"}) {
-    ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/" + n + "/state", Json{{"action", "start"}}));
+    ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/" + n + "/state",
+                               Json{{"action", "start"}}));
     ASSERT_TRUE(WaitForLog(*c, n, "VIREO-GUEST-UP", 60s)) << ConsoleLog(*c, n);
   }
   int pid_never = GetInstance(*c, "crash-never")["status"]["pid"];
@@ -164,12 +177,14 @@ TEST(Lifecycle, KilledQemuGoesToErrorAndRestartPolicyApplies) {
   // Detected within a second (plus polling slack), with the reason.
   ASSERT_TRUE(WaitForState(*c, "crash-never", "error", 3s));
   Json j = GetInstance(*c, "crash-never");
-  EXPECT_NE(j["status"]["last_error"].get<std::string>().find("signal 9"), std::string::npos)
+  EXPECT_NE(j["status"]["last_error"].get<std::string>().find("signal 9"),
+            std::string::npos)
       << j.dump();
   EXPECT_EQ(j["status"]["restart_count"], 0);
 
   // on-failure: it comes back by itself, as a new process, and boots again.
-  ASSERT_TRUE(WaitForLog(*c, "crash-again", "VIREO-GUEST-UP", 60s, 2)) << ConsoleLog(*c, "crash-again");
+  ASSERT_TRUE(WaitForLog(*c, "crash-again", "VIREO-GUEST-UP", 60s, 2))
+      << ConsoleLog(*c, "crash-again");
   Json a = GetInstance(*c, "crash-again");
   EXPECT_EQ(a["status"]["state"], "running");
   EXPECT_EQ(a["status"]["restart_count"], 1);
@@ -191,7 +206,8 @@ TEST(Lifecycle, DaemonRestartKeepsVmsRunningAndControllable) {
   ASSERT_TRUE(c);
   for (std::string n : {"keep1", "keep2", "dies"}) {
     ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", GuestSpec(n)));
-    ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/" + n + "/state", Json{{"action", "start"}}));
+    ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/" + n + "/state",
+                               Json{{"action", "start"}}));
   }
   for (std::string n : {"keep1", "keep2", "dies"})
     ASSERT_TRUE(WaitForLog(*c, n, "VIREO-GUEST-UP", 90s)) << ConsoleLog(*c, n);

@@ -125,7 +125,8 @@ Status SqliteStore::RefreshCacheLocked() {
     version_stmt_.emplace(std::move(stmt));
   }
   ASSIGN_OR_RETURN(bool has_version, version_stmt_->Step());
-  if (!has_version) return Err(ErrorCode::kInternal, "PRAGMA data_version returned nothing");
+  if (!has_version)
+    return Err(ErrorCode::kInternal, "PRAGMA data_version returned nothing");
   int64_t version = version_stmt_->ColumnInt(0);
   version_stmt_->Reset();
   if (version == cache_version_) return Ok();
@@ -149,13 +150,15 @@ Status SqliteStore::RefreshCacheLocked() {
   return Ok();
 }
 
-Result<std::shared_ptr<const SqliteStore::Snapshot>> SqliteStore::CurrentSnapshot() {
+Result<std::shared_ptr<const SqliteStore::Snapshot>>
+SqliteStore::CurrentSnapshot() {
   std::lock_guard lock(mu_);
   TRY(RefreshCacheLocked());
   return cache_;
 }
 
-void SqliteStore::ApplyToCacheLocked(const std::function<void(Snapshot&)>& change) {
+void SqliteStore::ApplyToCacheLocked(
+    const std::function<void(Snapshot&)>& change) {
   if (cache_version_ < 0) return;  // not loaded yet; the first read loads it
   auto next = std::make_shared<Snapshot>(*cache_);
   change(*next);

@@ -1,11 +1,10 @@
 #pragma once
 
-#include <memory>
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

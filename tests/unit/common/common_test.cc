@@ -17,7 +17,8 @@ TEST(UnitsTest, ParseSize) {
   EXPECT_EQ(*ParseSize("1GiB"), 1ull << 30);
   EXPECT_EQ(*ParseSize("4k"), 4096u);
   EXPECT_EQ(*ParseSize("1048576"), 1048576u);
-  for (const char* bad : {"", "-1G", "lots", "1X", "G", "99999999999999999999", "2000T", "1.5G"})
+  for (const char* bad :
+       {"", "-1G", "lots", "1X", "G", "99999999999999999999", "2000T", "1.5G"})
     EXPECT_FALSE(ParseSize(bad)) << bad;
   EXPECT_EQ(FormatSize(512ull << 20), "512MiB");
   EXPECT_EQ(FormatSize(1000), "1000B");
@@ -41,7 +42,8 @@ TEST(ErrorTest, MacrosPropagateAndAddContext) {
   EXPECT_EQ(*Quarter(8), 2);
   EXPECT_EQ(Quarter(6).error().message(), "odd");
   EXPECT_EQ(Check(3).error().message(), "check 3: odd");
-  EXPECT_EQ(ErrnoErr("open x", ENOENT).value().ToString(), "open x: No such file or directory");
+  EXPECT_EQ(ErrnoErr("open x", ENOENT).value().ToString(),
+            "open x: No such file or directory");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kNotFound), "not_found");
 }
 

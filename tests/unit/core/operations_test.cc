@@ -16,10 +16,11 @@ TEST(OperationManagerTest, SuccessAndFailureAreRecordedAndEventsPublished) {
   OperationManager ops(&bus);
   std::promise<void> go;
   auto gate = go.get_future().share();
-  Operation op = ops.Start("Doing", {{"instances", {"/1.0/instances/a"}}}, [gate]() -> Result<Json> {
-    gate.wait();
-    return Json{{"answer", 42}};
-  });
+  Operation op = ops.Start("Doing", {{"instances", {"/1.0/instances/a"}}},
+                           [gate]() -> Result<Json> {
+                             gate.wait();
+                             return Json{{"answer", 42}};
+                           });
   EXPECT_EQ(op.status, OperationStatus::kRunning);
   auto early = ops.Wait(op.id, 50ms);
   ASSERT_TRUE(early);
@@ -89,7 +90,8 @@ TEST(EventBusTest, FanOutAndBoundedQueues) {
   EXPECT_EQ(last["metadata"]["i"], 4999);
   a->Close();
   b.reset();
-  bus.Publish("y", Json::object());  // closed and dropped subscribers are skipped
+  bus.Publish("y",
+              Json::object());  // closed and dropped subscribers are skipped
   EXPECT_FALSE(a->Next(1ms));
 }
 

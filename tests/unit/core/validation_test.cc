@@ -47,11 +47,14 @@ TEST_F(ValidationTest, BadNamesAreRefusedWithTheReason) {
     auto st = ValidateInstanceName(c.name);
     ASSERT_FALSE(st) << c.name;
     EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(st.error().message().find(c.why), std::string::npos) << st.error().message();
+    EXPECT_NE(st.error().message().find(c.why), std::string::npos)
+        << st.error().message();
   }
 }
 
-TEST_F(ValidationTest, ValidRequestPasses) { EXPECT_TRUE(ValidateCreateRequest(Valid())); }
+TEST_F(ValidationTest, ValidRequestPasses) {
+  EXPECT_TRUE(ValidateCreateRequest(Valid()));
+}
 
 TEST_F(ValidationTest, CpuAndMemoryBounds) {
   auto r = Valid();
