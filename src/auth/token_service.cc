@@ -1,8 +1,6 @@
 #include "auth/token_service.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <sys/random.h>
 
 #include <cctype>
 #include <chrono>
@@ -64,21 +62,6 @@ std::string Sha256Hex(std::string_view data) {
     return {};  // only on OpenSSL misconfiguration; matches no stored hash
   }
   return ToHex(md, len);
-}
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  auto* p = reinterpret_cast<unsigned char*>(raw.data());
-  if (RAND_bytes(p, static_cast<int>(bytes)) != 1) {
-    // The kernel CSPRNG is the fallback; getrandom() blocks only before the
-    // pool is initialised at early boot.
-    size_t done = 0;
-    while (done < bytes) {
-      ssize_t n = getrandom(p + done, bytes - done, 0);
-      if (n > 0) done += static_cast<size_t>(n);
-    }
-  }
-  return ToHex(p, bytes);
 }
 
 Result<NewToken> TokenService::Create(const std::string& name) {

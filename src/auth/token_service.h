@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/random.h"
 #include "store/store.h"
 
 namespace vireo {
@@ -29,6 +30,5 @@ class TokenService {
 };
 
 std::string Sha256Hex(std::string_view data);
-std::string RandomHex(size_t bytes);
 
 }  // namespace vireo

@@ -2,9 +2,9 @@
 
 #include <ctime>
 #include <filesystem>
-#include <random>
 
 #include "common/log.h"
+#include "common/random.h"
 #include "core/instance_lifecycle.h"
 #include "core/validation.h"
 
@@ -14,20 +14,8 @@ namespace {
 
 int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
 
-std::string RandomHexId(size_t bytes) {
-  std::random_device rd;
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rd()) & 0xff;
-    s.push_back(kHex[b >> 4]);
-    s.push_back(kHex[b & 15]);
-  }
-  return s;
-}
-
 std::string RandomMac() {
-  std::string hex = RandomHexId(3);
+  std::string hex = RandomHex(3);
   return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" +
          hex.substr(4, 2);
 }
@@ -74,7 +62,7 @@ class InstanceService::Impl {
 
   Result<Json> CreateWork(CreateRequest request) {
     Instance inst;
-    inst.id = RandomHexId(8);
+    inst.id = RandomHex(8);
     inst.created_at = Now();
     InstanceConfig& c = inst.config;
     c.name = request.name;

@@ -1,7 +1,8 @@
 #include "core/operations.h"
 
 #include <ctime>
-#include <random>
+
+#include "common/random.h"
 
 namespace vireo {
 
@@ -11,10 +12,9 @@ constexpr int64_t kRetentionSeconds = 3600;
 int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
 
 std::string NewId() {
-  // A random UUIDv4; std::random_device reads the kernel's CSPRNG here.
-  std::random_device rd;
+  // A random UUIDv4.
   unsigned char b[16];
-  for (auto& c : b) c = static_cast<unsigned char>(rd());
+  RandomBytes(b, sizeof(b));
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
   static const char* kHex = "0123456789abcdef";
