@@ -116,8 +116,10 @@ Status RejectUnknownFields(const Json& object,
 
 Result<CreateRequest> ParseCreateRequest(std::string_view body) {
   ASSIGN_OR_RETURN(Json j, ParseJsonObject(body));
-  TRY(RejectUnknownFields(j, {"name", "cpus", "memory", "kernel", "initrd",
-                              "cmdline", "disks", "nics", "restart_policy"}));
+  TRY(RejectUnknownFields(
+      j, {"name", "cpus", "memory", "kernel", "initrd", "cmdline", "disks",
+          "nics", "networks", "restart_policy", "image", "copy", "root_size",
+          "iso", "firmware", "os_type", "cloud_init", "start"}));
   CreateRequest r;
   auto name = j.find("name");
   if (name == j.end() || name->is_null()) {
@@ -147,13 +149,61 @@ Result<CreateRequest> ParseCreateRequest(std::string_view body) {
       const Json& d = (*disks)[i];
       const std::string where = "disks[" + std::to_string(i) + "]";
       if (!d.is_object()) return FieldErr(where, "an object");
-      TRY(RejectUnknownFields(d, {"size", "source"}, where));
+      TRY(RejectUnknownFields(d, {"size", "source", "pool"}, where));
       DiskRequest disk;
       TRY(ReadSize(d, "size", &disk.size_bytes, where));
       TRY(ReadString(d, "source", &disk.source, where));
+      TRY(ReadString(d, "pool", &disk.pool, where));
       r.disks.push_back(std::move(disk));
     }
   }
+  auto networks = j.find("networks");
+  if (networks != j.end() && !networks->is_null()) {
+    if (!networks->is_array()) return FieldErr("networks", "an array");
+    for (size_t i = 0; i < networks->size(); ++i) {
+      const Json& n = (*networks)[i];
+      const std::string where = "networks[" + std::to_string(i) + "]";
+      if (!n.is_object()) return FieldErr(where, "an object");
+      TRY(RejectUnknownFields(n, {"network", "mac", "ip"}, where));
+      NicRequest nic;
+      TRY(ReadString(n, "network", &nic.network, where));
+      TRY(ReadString(n, "mac", &nic.mac, where));
+      TRY(ReadString(n, "ip", &nic.ip, where));
+      if (nic.network.empty())
+        return Err(ErrorCode::kInvalidArgument,
+                   "missing field '" + where + ".network'");
+      r.networks.push_back(std::move(nic));
+    }
+  }
+  TRY(ReadString(j, "image", &r.image));
+  TRY(ReadBool(j, "copy", &r.copy_image));
+  TRY(ReadSize(j, "root_size", &r.root_size));
+  TRY(ReadString(j, "iso", &r.iso));
+  TRY(ReadString(j, "firmware", &r.firmware));
+  TRY(ReadString(j, "os_type", &r.os_type));
+  TRY(ReadBool(j, "start", &r.start));
+  auto ci = j.find("cloud_init");
+  if (ci != j.end() && !ci->is_null()) {
+    if (!ci->is_object()) return FieldErr("cloud_init", "an object");
+    TRY(RejectUnknownFields(*ci, {"hostname", "ssh_keys", "user_data"},
+                            "cloud_init"));
+    TRY(ReadString(*ci, "hostname", &r.cloud_init.hostname, "cloud_init"));
+    TRY(ReadString(*ci, "user_data", &r.cloud_init.user_data, "cloud_init"));
+    auto keys = ci->find("ssh_keys");
+    if (keys != ci->end() && !keys->is_null()) {
+      if (!keys->is_array())
+        return FieldErr("cloud_init.ssh_keys", "an array of strings");
+      for (const auto& k : *keys) {
+        if (!k.is_string())
+          return FieldErr("cloud_init.ssh_keys", "an array of strings");
+        r.cloud_init.ssh_keys.push_back(k.get<std::string>());
+      }
+    }
+  }
+  if (r.firmware != "bios" && r.firmware != "uefi")
+    return FieldErr("firmware", "bios or uefi");
+  if (r.os_type != "linux" && r.os_type != "windows" && r.os_type != "other")
+    return FieldErr("os_type", "linux, windows or other");
   return r;
 }
 

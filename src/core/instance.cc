@@ -114,7 +114,15 @@ Result<DiskConfig> DiskFromJson(const Json& j) {
   TRY(ReadString(j, "name", &d.name, true));
   TRY_CTX(ReadString(j, "path", &d.path), "disk '" + d.name + "'");
   TRY_CTX(ReadInt(j, "size", &d.size_bytes), "disk '" + d.name + "'");
-  TRY_CTX(ReadString(j, "source", &d.source), "disk '" + d.name + "'");
+  std::string ctx = "disk '" + d.name + "'";
+  TRY_CTX(ReadString(j, "source", &d.source), ctx);
+  TRY_CTX(ReadString(j, "format", &d.format), ctx);
+  TRY_CTX(ReadString(j, "media", &d.media), ctx);
+  TRY_CTX(ReadBool(j, "readonly", &d.readonly), ctx);
+  TRY_CTX(ReadString(j, "image", &d.image), ctx);
+  TRY_CTX(ReadString(j, "pool", &d.pool), ctx);
+  TRY_CTX(ReadString(j, "volume", &d.volume), ctx);
+  TRY_CTX(ReadString(j, "bus", &d.bus), ctx);
   return d;
 }
 
@@ -123,7 +131,11 @@ Result<NicConfig> NicFromJson(const Json& j) {
   NicConfig n;
   TRY(ReadString(j, "name", &n.name, true));
   TRY_CTX(ReadString(j, "type", &n.type), "nic '" + n.name + "'");
-  TRY_CTX(ReadString(j, "mac", &n.mac), "nic '" + n.name + "'");
+  std::string ctx = "nic '" + n.name + "'";
+  TRY_CTX(ReadString(j, "mac", &n.mac), ctx);
+  TRY_CTX(ReadString(j, "network", &n.network), ctx);
+  TRY_CTX(ReadString(j, "ip", &n.ip), ctx);
+  TRY_CTX(ReadString(j, "model", &n.model), ctx);
   return n;
 }
 
@@ -164,6 +176,9 @@ Result<InstanceConfig> ConfigFromJsonUnsafe(const Json& j) {
   std::string policy = std::string(ToString(c.restart_policy));
   TRY(ReadString(j, "restart_policy", &policy));
   ASSIGN_OR_RETURN(c.restart_policy, ParseRestartPolicy(policy));
+  TRY(ReadString(j, "firmware", &c.firmware));
+  TRY(ReadString(j, "os_type", &c.os_type));
+  TRY(ReadString(j, "uefi_vars", &c.uefi_vars));
   return c;
 }
 
@@ -273,11 +288,23 @@ Json ToJson(const InstanceConfig& config) {
     disks.push_back({{"name", d.name},
                      {"path", d.path},
                      {"size", d.size_bytes},
-                     {"source", d.source}});
+                     {"source", d.source},
+                     {"format", d.format},
+                     {"media", d.media},
+                     {"readonly", d.readonly},
+                     {"image", d.image},
+                     {"pool", d.pool},
+                     {"volume", d.volume},
+                     {"bus", d.bus}});
   }
   Json nics = Json::array();
   for (const auto& n : config.nics) {
-    nics.push_back({{"name", n.name}, {"type", n.type}, {"mac", n.mac}});
+    nics.push_back({{"name", n.name},
+                    {"type", n.type},
+                    {"mac", n.mac},
+                    {"network", n.network},
+                    {"ip", n.ip},
+                    {"model", n.model}});
   }
   return Json{{"name", config.name},
               {"cpus", config.cpus},
@@ -287,7 +314,10 @@ Json ToJson(const InstanceConfig& config) {
               {"cmdline", config.cmdline},
               {"disks", std::move(disks)},
               {"nics", std::move(nics)},
-              {"restart_policy", ToString(config.restart_policy)}};
+              {"restart_policy", ToString(config.restart_policy)},
+              {"firmware", config.firmware},
+              {"os_type", config.os_type},
+              {"uefi_vars", config.uefi_vars}};
 }
 
 Json ToJson(const InstanceStatus& status) {

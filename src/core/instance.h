@@ -28,15 +28,25 @@ Result<RestartPolicy> ParseRestartPolicy(std::string_view text);
 
 struct DiskConfig {
   std::string name;         // "root", "disk1", ...: unique within the instance
-  std::string path;         // absolute path of the qcow2 volume in the pool
+  std::string path;         // absolute path of the volume file or device
   uint64_t size_bytes = 0;  // virtual size
   std::string source;       // image file it was created from, if any
+  std::string format = "qcow2";  // "qcow2" or "raw" (block devices, ISOs)
+  std::string media = "disk";    // "disk" or "cdrom"
+  bool readonly = false;
+  std::string image;   // image store name this disk is a linked clone of
+  std::string pool;    // storage pool holding it; empty: the instance's own
+  std::string volume;  // pool volume name when attached from a pool
+  std::string bus;     // "virtio", "sata", "scsi"; empty: the OS profile's
 };
 
 struct NicConfig {
   std::string name;  // "eth0"
-  std::string type = "user";
-  std::string mac;  // 52:54:00:xx:xx:xx
+  std::string type = "user";  // "user" (slirp) or "network" (managed bridge)
+  std::string mac;            // 52:54:00:xx:xx:xx
+  std::string network;        // managed network name when type == "network"
+  std::string ip;             // static DHCP reservation, if any
+  std::string model;          // "virtio", "e1000e"; empty: the OS profile's
 };
 
 // What a user asked for. Paths are absolute and validated.
@@ -50,6 +60,9 @@ struct InstanceConfig {
   std::vector<DiskConfig> disks;
   std::vector<NicConfig> nics;
   RestartPolicy restart_policy = RestartPolicy::kNever;
+  std::string firmware = "bios";  // "bios" (SeaBIOS) or "uefi" (OVMF)
+  std::string os_type = "linux";  // "linux", "windows" or "other"
+  std::string uefi_vars;          // per-VM OVMF variable store (uefi only)
 };
 
 // What the system observed. Only the instance service changes it.

@@ -72,8 +72,14 @@ class InstanceService::Impl {
     c.initrd = request.initrd;
     c.cmdline = request.cmdline;
     c.restart_policy = request.restart_policy;
-    for (int i = 0; i < request.nics; ++i)
-      c.nics.push_back({"eth" + std::to_string(i), "user", RandomMac()});
+    c.firmware = request.firmware;
+    c.os_type = request.os_type;
+    for (int i = 0; i < request.nics; ++i) {
+      NicConfig nic;
+      nic.name = "eth" + std::to_string(i);
+      nic.mac = RandomMac();
+      c.nics.push_back(std::move(nic));
+    }
     // Disks first, record last: a failure anywhere removes what was made, and
     // nobody ever sees a half-created instance.
     auto cleanup = [&] { (void)pool_->DeleteOwner(inst.id); };

@@ -22,6 +22,22 @@ namespace vireo {
 struct DiskRequest {
   uint64_t size_bytes = 0;  // new empty disk of this size, or
   std::string source;       // an existing image file to copy (qcow2/raw)
+  std::string pool;         // storage pool to create it in; empty: default
+};
+// NoCloud seed contents; a seed disk is generated when any field is set.
+struct CloudInitRequest {
+  std::string hostname;
+  std::vector<std::string> ssh_keys;  // public key lines
+  std::string user_data;              // verbatim user-data document
+  bool empty() const {
+    return hostname.empty() && ssh_keys.empty() && user_data.empty();
+  }
+};
+// One NIC on a managed network.
+struct NicRequest {
+  std::string network;  // managed network name
+  std::string mac;      // empty: generated
+  std::string ip;       // static DHCP reservation, empty: dynamic
 };
 struct CreateRequest {
   std::string name;
@@ -29,8 +45,19 @@ struct CreateRequest {
   uint64_t memory_bytes = 256ull << 20;
   std::string kernel, initrd, cmdline;
   std::vector<DiskRequest> disks;
-  int nics = 1;  // user-mode NICs
+  int nics = 1;  // user-mode NICs (used when `networks` is empty)
+  std::vector<NicRequest> networks;  // managed-network NICs
   RestartPolicy restart_policy = RestartPolicy::kNever;
+  // Deploy from an image: the root disk is a linked clone (qcow2 backing
+  // file) of it, or a full copy with copy_image.
+  std::string image;
+  bool copy_image = false;
+  uint64_t root_size = 0;  // grow the root disk to this size (0: image's)
+  std::string iso;         // image attached as a CD-ROM to install from
+  std::string firmware = "bios";  // "bios" or "uefi"
+  std::string os_type = "linux";  // "linux", "windows" or "other"
+  CloudInitRequest cloud_init;
+  bool start = false;  // start once created (vireo launch)
 };
 
 enum class StateAction { kStart, kStop, kRestart, kPause, kResume };

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "core/instance.h"
 
 namespace vireo {
@@ -43,6 +44,27 @@ class Store {
   [[nodiscard]] virtual Result<std::vector<ApiToken>> ListTokens() = 0;
   // Deletes by id or name. kNotFound if neither matches.
   [[nodiscard]] virtual Status DeleteToken(std::string_view id_or_name) = 0;
+
+  // Small records of the other resource kinds (images, storage pools,
+  // volumes, networks, ...), kept as JSON documents keyed by (kind, name).
+  // Services own their documents' schema; the store only keeps them.
+  // kAlreadyExists if (kind, name) is taken.
+  [[nodiscard]] virtual Status CreateObject(std::string_view kind,
+                                            std::string_view name,
+                                            const Json& value) = 0;
+  // kNotFound if absent.
+  [[nodiscard]] virtual Status UpdateObject(std::string_view kind,
+                                            std::string_view name,
+                                            const Json& value) = 0;
+  // kNotFound if absent.
+  [[nodiscard]] virtual Result<Json> GetObject(std::string_view kind,
+                                               std::string_view name) = 0;
+  // Sorted by name.
+  [[nodiscard]] virtual Result<std::vector<Json>> ListObjects(
+      std::string_view kind) = 0;
+  // kNotFound if absent.
+  [[nodiscard]] virtual Status DeleteObject(std::string_view kind,
+                                            std::string_view name) = 0;
 };
 
 }  // namespace vireo

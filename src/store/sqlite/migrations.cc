@@ -9,7 +9,7 @@ namespace {
 
 // Append only: a released step must never change, since databases in the
 // field already ran it.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: instances and API tokens.
     R"sql(
       CREATE TABLE instances (
@@ -24,6 +24,15 @@ constexpr std::array<const char*, 1> kMigrations = {
         name        TEXT NOT NULL UNIQUE,
         secret_hash TEXT NOT NULL UNIQUE,
         created_at  INTEGER NOT NULL
+      );
+    )sql",
+    // 2: JSON documents of the other resource kinds (images, pools, ...).
+    R"sql(
+      CREATE TABLE objects (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
       );
     )sql",
 };

@@ -36,6 +36,19 @@ class SqliteStore : public Store {
   [[nodiscard]] Result<std::vector<ApiToken>> ListTokens() override;
   [[nodiscard]] Status DeleteToken(std::string_view id_or_name) override;
 
+  [[nodiscard]] Status CreateObject(std::string_view kind,
+                                    std::string_view name,
+                                    const Json& value) override;
+  [[nodiscard]] Status UpdateObject(std::string_view kind,
+                                    std::string_view name,
+                                    const Json& value) override;
+  [[nodiscard]] Result<Json> GetObject(std::string_view kind,
+                                       std::string_view name) override;
+  [[nodiscard]] Result<std::vector<Json>> ListObjects(
+      std::string_view kind) override;
+  [[nodiscard]] Status DeleteObject(std::string_view kind,
+                                    std::string_view name) override;
+
   // For diagnostics and tests: the schema version recorded in the file.
   [[nodiscard]] Result<int64_t> SchemaVersion();
   // Runs PRAGMA integrity_check; kInternal with SQLite's report if damaged.

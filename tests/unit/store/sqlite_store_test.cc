@@ -306,5 +306,27 @@ TEST_F(SqliteStoreTest, TwoStoresOnOneFileSeeEachOther) {
   EXPECT_EQ(got->id, "0000000000000005");
 }
 
+TEST_F(SqliteStoreTest, ObjectsRoundTripAndConflict) {
+  ASSERT_TRUE(store_->CreateObject("image", "deb", Json{{"size", 1}}));
+  auto dup = store_->CreateObject("image", "deb", Json{{"size", 2}});
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
+  // Same name, other kind: independent.
+  ASSERT_TRUE(store_->CreateObject("network", "deb", Json{{"x", 1}}));
+  ASSERT_TRUE(store_->UpdateObject("image", "deb", Json{{"size", 3}}));
+  EXPECT_EQ((*store_->GetObject("image", "deb"))["size"], 3);
+  auto list = store_->ListObjects("image");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  ASSERT_TRUE(store_->DeleteObject("image", "deb"));
+  EXPECT_EQ(store_->GetObject("image", "deb").error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteObject("image", "deb").error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store_->UpdateObject("image", "deb", Json{}).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ((*store_->GetObject("network", "deb"))["x"], 1);
+}
+
 }  // namespace
 }  // namespace vireo
