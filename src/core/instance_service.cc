@@ -42,6 +42,7 @@ class InstanceService::Impl {
   Impl(Store* store, VmEngine* engine, VolumePool* pool, EventBus* events,
        OperationManager* ops, ResourceTracker* resources, Options options)
       : lifecycle_(store, engine, events, resources, options.stop_timeout_s),
+        state_dir_(options.state_dir),
         store_(store),
         engine_(engine),
         pool_(pool),
@@ -52,7 +53,18 @@ class InstanceService::Impl {
         [this](const VmEvent& e) { lifecycle_.OnEngineEvent(e, ops_); });
   }
 
+  std::string StateDir(const std::string& id) const {
+    return state_dir_.empty() ? std::string() : state_dir_ + "/" + id;
+  }
+  void RemoveStateDir(const std::string& id) {
+    if (state_dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(StateDir(id), ec);
+    if (ec) LOG_WARN("removing {}: {}", StateDir(id), ec.message());
+  }
+
   InstanceLifecycle lifecycle_;
+  std::string state_dir_;
   Store* store_;
   VmEngine* engine_;
   VolumePool* pool_;
@@ -82,7 +94,10 @@ class InstanceService::Impl {
     }
     // Disks first, record last: a failure anywhere removes what was made, and
     // nobody ever sees a half-created instance.
-    auto cleanup = [&] { (void)pool_->DeleteOwner(inst.id); };
+    auto cleanup = [&] {
+      (void)pool_->DeleteOwner(inst.id);
+      RemoveStateDir(inst.id);
+    };
     for (size_t i = 0; i < request.disks.size(); ++i) {
       const auto& d = request.disks[i];
       DiskConfig disk;
@@ -126,6 +141,7 @@ class InstanceService::Impl {
       TRY(engine_->Kill(name));
     }
     TRY(pool_->DeleteOwner(inst.id));
+    RemoveStateDir(inst.id);
     TRY(store_->DeleteInstance(name));
     std::error_code ec;
     std::filesystem::remove_all(engine_->PathsFor(inst).dir, ec);
@@ -221,6 +237,10 @@ Json InstanceService::HostResources() {
   if (auto usage = impl_->pool_->Usage()) storage.push_back(*usage);
   j["storage"] = storage;
   return j;
+}
+
+std::string InstanceService::StateDir(const std::string& instance_id) const {
+  return impl_->StateDir(instance_id);
 }
 
 }  // namespace vireo

@@ -70,6 +70,10 @@ class InstanceService {
  public:
   struct Options {
     int stop_timeout_s = 30;  // ACPI grace period before a kill
+    // Per-instance persistent files that are not pool volumes (UEFI
+    // variables, cloud-init seed) live in state_dir/<instance id>/, which is
+    // removed with the instance. Empty: such features are unavailable.
+    std::string state_dir;
   };
   InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
                   EventBus* events, OperationManager* ops,
@@ -94,6 +98,8 @@ class InstanceService {
   // Path of the serial log and socket, for consoles.
   [[nodiscard]] Result<VmPaths> Paths(const std::string& name);
   Json HostResources();
+  // state_dir/<id> for an instance id (not created).
+  [[nodiscard]] std::string StateDir(const std::string& instance_id) const;
 
  private:
   class Impl;

@@ -88,6 +88,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   parts->operations = std::make_unique<OperationManager>(&parts->events);
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
+  so.state_dir = o.data_dir + "/instances";
   parts->instances = std::make_unique<InstanceService>(
       parts->store.get(), parts->engine.get(), parts->pool.get(),
       &parts->events, parts->operations.get(), parts->resources.get(), so);

@@ -165,6 +165,39 @@ Result<std::string> DirPool::CreateVolume(const std::string& owner_id,
   return path;
 }
 
+Result<std::string> DirPool::CreateLinkedClone(const std::string& owner_id,
+                                               const std::string& volume,
+                                               const std::string& base,
+                                               const std::string& base_format,
+                                               uint64_t min_size) {
+  if (base_format != "qcow2" && base_format != "raw") {
+    return Err(ErrorCode::kInvalidArgument,
+               "cannot clone '" + base + "': format '" + base_format +
+                   "' cannot back a qcow2 volume");
+  }
+  if (!fs::path(base).is_absolute())
+    return Err(ErrorCode::kInvalidArgument,
+               "clone base '" + base + "' must be an absolute path");
+  ASSIGN_OR_RETURN(std::string path, PrepareVolumePath(owner_id, volume));
+  TempFile tmp(TempPathFor(path));
+  // Only metadata is written: a clone costs one qcow2 header and tables, not
+  // a copy. The size argument is omitted unless growing, so the clone takes
+  // the base's size.
+  std::vector<std::string> argv = {"qemu-img", "create", "-q",   "-f",
+                                   "qcow2",    "-b",     base,   "-F",
+                                   base_format, tmp.path()};
+  if (min_size > 0) argv.push_back(SizeArg(min_size));
+  auto created = RunCommandOk(argv);
+  if (!created && min_size > 0) {
+    // qemu-img refuses a size smaller than the base's; report it plainly.
+    return Err(ErrorCode::kInvalidArgument,
+               "clone of '" + base + "': " + created.error().message());
+  }
+  TRY_CTX(created, "create linked clone " + path);
+  TRY(CommitTemp(tmp, path));
+  return path;
+}
+
 Result<std::string> DirPool::CreateVolumeFrom(const std::string& owner_id,
                                               const std::string& volume,
                                               const std::string& source,

@@ -27,6 +27,10 @@ class DirPool : public VolumePool {
   [[nodiscard]] Result<std::string> CreateVolumeFrom(
       const std::string& owner_id, const std::string& volume,
       const std::string& source, uint64_t min_size) override;
+  [[nodiscard]] Result<std::string> CreateLinkedClone(
+      const std::string& owner_id, const std::string& volume,
+      const std::string& base, const std::string& base_format,
+      uint64_t min_size) override;
   [[nodiscard]] Status DeleteVolume(const std::string& path) override;
   [[nodiscard]] Status DeleteOwner(const std::string& owner_id) override;
   // {name, driver, path, capacity_bytes, used_bytes, allocated_bytes, volumes}

@@ -30,6 +30,14 @@ class VolumePool {
   [[nodiscard]] virtual Result<std::string> CreateVolumeFrom(
       const std::string& owner_id, const std::string& volume,
       const std::string& source, uint64_t min_size) = 0;
+  // Creates a volume whose unwritten data reads through to `base` (a qcow2
+  // linked clone with a backing file), grown to min_size. `base` must be an
+  // image the caller trusts (the image store), it is recorded by absolute
+  // path. kFailedPrecondition for pool types that cannot do this.
+  [[nodiscard]] virtual Result<std::string> CreateLinkedClone(
+      const std::string& owner_id, const std::string& volume,
+      const std::string& base, const std::string& base_format,
+      uint64_t min_size) = 0;
   // Removes a volume; absent is not an error.
   [[nodiscard]] virtual Status DeleteVolume(const std::string& path) = 0;
   // Removes everything owned by owner_id (its directory).

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -190,6 +191,46 @@ bool WaitForLog(ApiClient& c, const std::string& name,
     std::this_thread::sleep_for(100ms);
   }
   return false;
+}
+
+std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
+                                    const std::string& command,
+                                    std::chrono::seconds timeout) {
+  // Markers are built from a nonce by the guest's shell, so the echo of the
+  // typed command never matches them.
+  static std::atomic<int> counter{0};
+  std::string nonce = std::to_string(::getpid()) + "x" +
+                      std::to_string(counter.fetch_add(1));
+  std::string begin = "VIREO-RUN-BEGIN-" + nonce;
+  std::string end = "VIREO-RUN-END-" + nonce;
+  // "$(echo N)" makes the echoed input line differ from the printed markers.
+  std::string typed = "echo VIREO-RUN-BEGIN-$(echo " + nonce + "); " +
+                      command + "; echo VIREO-RUN-END-$(echo " + nonce +
+                      ")\r";
+  auto ws = c.OpenWebSocket("/1.0/instances/" + name + "/console");
+  if (!ws) return std::nullopt;
+  if (!(*ws)->Write(typed)) return std::nullopt;
+  // Stay attached until the output is in: QEMU drops input still queued
+  // behind the guest UART's small FIFO when the console client goes away.
+  struct Closer {
+    WebSocket* ws;
+    ~Closer() { ws->Close(); }
+  } closer{ws->get()};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = ConsoleLog(c, name);
+    size_t b = log.rfind(begin);
+    if (b != std::string::npos) {
+      size_t e = log.find(end, b);
+      if (e != std::string::npos) {
+        size_t start = log.find('\n', b);
+        if (start == std::string::npos || start > e) start = b + begin.size();
+        return log.substr(start + 1, e - start - 1);
+      }
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return std::nullopt;
 }
 
 Json GetInstance(ApiClient& c, const std::string& name) {

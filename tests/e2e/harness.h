@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,5 +68,13 @@ int ProcessUid(pid_t pid);
 // True if any socket the process holds is a listening TCP socket.
 bool ListensOnTcp(pid_t pid);
 std::string ProcessCmdline(pid_t pid);
+
+// Runs a shell command line in the guest-kit's serial shell (through the
+// console WebSocket) and returns what it printed between two markers, or
+// nullopt on timeout. The guest must be up (VIREO-GUEST-UP seen).
+std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
+                                    const std::string& command,
+                                    std::chrono::seconds timeout =
+                                        std::chrono::seconds(60));
 
 }  // namespace vireo::e2e

@@ -58,6 +58,10 @@ TEST(Lifecycle, BootSeeMarkerThenAcpiStop) {
   ASSERT_EQ(d.Cli({"start", "vm1"}, &out, &err), 0) << err;
   ASSERT_TRUE(WaitForLog(*c, "vm1", "VIREO-GUEST-UP", 60s))
       << ConsoleLog(*c, "vm1");
+  // The serial console is a real shell: arithmetic only the guest can do.
+  auto ran = GuestRun(*c, "vm1", "echo sum=$((40 + 2))");
+  ASSERT_TRUE(ran) << ConsoleLog(*c, "vm1");
+  EXPECT_NE(ran->find("sum=42"), std::string::npos) << *ran;
 
   // The CLI's JSON list is what scripts consume.
   ASSERT_EQ(d.Cli({"--json", "list"}, &out, &err), 0) << err;
