@@ -93,11 +93,20 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
       return Err(ErrorCode::kInvalidArgument,
                  "disk " + d.name + " has no path");
     }
+    if (d.format != "qcow2" && d.format != "raw") {
+      return Err(ErrorCode::kInvalidArgument,
+                 "disk " + d.name + ": unsupported format '" + d.format + "'");
+    }
     std::string n = std::to_string(i);
-    Push(argv, {"-blockdev", "driver=file,filename=" + QemuEscape(d.path) +
-                                 ",node-name=file" + n + ",cache.direct=off"});
-    Push(argv,
-         {"-blockdev", "driver=qcow2,file=file" + n + ",node-name=disk" + n});
+    // Block devices (LVM volumes) need the host_device driver.
+    std::string protocol =
+        d.path.rfind("/dev/", 0) == 0 ? "host_device" : "file";
+    std::string ro = d.readonly ? ",read-only=on" : "";
+    Push(argv, {"-blockdev",
+                "driver=" + protocol + ",filename=" + QemuEscape(d.path) +
+                    ",node-name=file" + n + ",cache.direct=off" + ro});
+    Push(argv, {"-blockdev", "driver=" + d.format + ",file=file" + n +
+                                 ",node-name=disk" + n + ro});
     std::string device =
         "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
     if (i == 0 && c.kernel.empty()) device += ",bootindex=1";
