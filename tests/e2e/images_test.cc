@@ -30,7 +30,9 @@ std::string SectorBytes(const std::string& path, int sector, size_t len) {
   std::string out = path + ".sector";
   fs::remove(out);
   Sh({"qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=512",
-      "skip=" + std::to_string(sector), "count=1", "if=" + path, "of=" + out});
+      "skip=" + std::to_string(sector),
+      // qemu-img dd counts from the start of the input, not from skip.
+      "count=" + std::to_string(sector + 1), "if=" + path, "of=" + out});
   std::ifstream f(out, std::ios::binary);
   std::string data(len, '\0');
   f.read(data.data(), static_cast<std::streamsize>(len));
@@ -130,9 +132,10 @@ TEST_F(ImagesTest, LinkedClonesAreIsolatedAndPinTheImage) {
     ASSERT_TRUE(WaitForLog(*client_, n, "VIREO-DISK vda", kBoot)) << n;
     Json disk = GetInstance(*client_, n)["config"]["disks"][0];
     EXPECT_EQ(disk["image"], "base");
-    // A linked clone: the image is its backing file.
-    std::string info = Sh(
-        {"qemu-img", "info", "--output=json", disk["path"].get<std::string>()});
+    // A linked clone: the image is its backing file (-U: the VM holds
+    // the lock).
+    std::string info = Sh({"qemu-img", "info", "-U", "--output=json",
+                           disk["path"].get<std::string>()});
     EXPECT_NE(info.find(image_path), std::string::npos) << info;
   }
   for (const auto& n : names) {
