@@ -54,5 +54,7 @@ void RegisterInstanceRoutes(Router& router, HandlerContext* ctx);
 void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
 // /1.0/tokens and below.
 void RegisterTokenRoutes(Router& router, HandlerContext* ctx);
+// /1.0/images and below.
+void RegisterImageRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

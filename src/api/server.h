@@ -6,6 +6,7 @@
 #include "auth/token_service.h"
 #include "common/error.h"
 #include "core/events.h"
+#include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
 
@@ -27,6 +28,7 @@ struct ApiServices {
   OperationManager* operations = nullptr;
   EventBus* events = nullptr;
   TokenService* tokens = nullptr;
+  ImageService* images = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
 };

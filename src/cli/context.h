@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "client/client.h"
 #include "common/error.h"
@@ -39,6 +40,18 @@ void AddHostCommand(CLI::App& app, Context& ctx);
 void AddOperationCommands(CLI::App& app, Context& ctx);
 void AddTokenCommands(CLI::App& app, Context& ctx);
 void AddEventsCommand(CLI::App& app, Context& ctx);
+void AddImageCommands(CLI::App& app, Context& ctx);
+
+// cloud-init options of launch and create (--hostname, --ssh-key,
+// --user-data); the files are read here and sent by content.
+struct CloudInitArgs {
+  std::string hostname;
+  std::vector<std::string> ssh_key_files;
+  std::string user_data_file;
+};
+void AddCloudInitOptions(CLI::App* sub, CloudInitArgs& args);
+// Sets request["cloud_init"] when any option was given.
+Status AddCloudInit(const CloudInitArgs& args, Json& request);
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);

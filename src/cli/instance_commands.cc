@@ -31,6 +31,7 @@ struct CreateArgs {
   int nics = -1;
   std::string restart;
   bool start = false;
+  CloudInitArgs cloud_init;
 };
 
 Json BuildCreateRequest(const CreateArgs& a) {
@@ -213,12 +214,14 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
   c->add_option("--restart", create->restart, "Restart policy")
       ->check(CLI::IsMember({"never", "on-failure", "always"}));
   c->add_flag("--start", create->start, "Start the instance once created");
+  AddCloudInitOptions(c, create->cloud_init);
   c->callback([&ctx, create] {
     ctx.action = [&ctx, create]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
+      Json request = BuildCreateRequest(*create);
+      TRY(AddCloudInit(create->cloud_init, request));
       ASSIGN_OR_RETURN(Json created,
-                       client->CallAndWait("POST", "/1.0/instances",
-                                           BuildCreateRequest(*create)));
+                       client->CallAndWait("POST", "/1.0/instances", request));
       if (!ctx.options.json)
         std::cout << "Instance " << create->name << " created\n";
       if (create->start) {

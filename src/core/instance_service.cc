@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "core/instance_lifecycle.h"
+#include "core/launch_disks.h"
 #include "core/validation.h"
 
 namespace vireo {
@@ -43,6 +44,7 @@ class InstanceService::Impl {
        OperationManager* ops, ResourceTracker* resources, Options options)
       : lifecycle_(store, engine, events, resources, options.stop_timeout_s),
         state_dir_(options.state_dir),
+        images_(options.images),
         store_(store),
         engine_(engine),
         pool_(pool),
@@ -65,6 +67,7 @@ class InstanceService::Impl {
 
   InstanceLifecycle lifecycle_;
   std::string state_dir_;
+  ImageService* images_;
   Store* store_;
   VmEngine* engine_;
   VolumePool* pool_;
@@ -98,6 +101,13 @@ class InstanceService::Impl {
       (void)pool_->DeleteOwner(inst.id);
       RemoveStateDir(inst.id);
     };
+    auto launch =
+        MakeLaunchDisks(images_, pool_, request, inst.id, StateDir(inst.id));
+    if (!launch) {
+      cleanup();
+      return tl::unexpected(launch.error());
+    }
+    c.disks = launch->first;
     for (size_t i = 0; i < request.disks.size(); ++i) {
       const auto& d = request.disks[i];
       DiskConfig disk;
@@ -119,11 +129,17 @@ class InstanceService::Impl {
       disk.size_bytes = info ? info->virtual_size : d.size_bytes;
       c.disks.push_back(std::move(disk));
     }
+    c.disks.insert(c.disks.end(), launch->last.begin(), launch->last.end());
     if (auto st = store_->CreateInstance(inst); !st) {
       cleanup();
       return tl::unexpected(st.error());
     }
     events_->Lifecycle("instance-created", c.name);
+    if (request.start) {
+      TRY_CTX(lifecycle_.Apply(c.name, StateAction::kStart, false, 0),
+              "instance '" + c.name + "' was created but did not start");
+      ASSIGN_OR_RETURN(inst, store_->GetInstance(c.name));
+    }
     return ToJson(inst);
   }
 
@@ -176,6 +192,7 @@ Result<Instance> InstanceService::Get(const std::string& name) {
 
 Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
   TRY(ValidateCreateRequest(request));
+  TRY(CheckLaunchRequest(impl_->images_, request));
   InstanceConfig probe;
   probe.name = request.name;
   probe.cpus = request.cpus;

@@ -60,6 +60,8 @@ struct CreateRequest {
   bool start = false;  // start once created (vireo launch)
 };
 
+class ImageService;
+
 enum class StateAction { kStart, kStop, kRestart, kPause, kResume };
 Result<StateAction> ParseStateAction(std::string_view text);
 
@@ -74,6 +76,8 @@ class InstanceService {
     // variables, cloud-init seed) live in state_dir/<instance id>/, which is
     // removed with the instance. Empty: such features are unavailable.
     std::string state_dir;
+    // Image store for create requests with an image; null: none.
+    ImageService* images = nullptr;
   };
   InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
                   EventBus* events, OperationManager* ops,

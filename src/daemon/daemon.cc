@@ -13,6 +13,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "core/events.h"
+#include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
@@ -54,6 +55,7 @@ struct Daemon::Parts {
   EventBus events;
   std::unique_ptr<ResourceTracker> resources;
   std::unique_ptr<OperationManager> operations;
+  std::unique_ptr<ImageService> images;
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<ApiServer> api;
@@ -89,6 +91,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
   so.state_dir = o.data_dir + "/instances";
+  ASSIGN_OR_RETURN(parts->images,
+                   ImageService::Create(parts->store.get(),
+                                        parts->operations.get(), &parts->events,
+                                        o.data_dir + "/images"));
+  so.images = parts->images.get();
   parts->instances = std::make_unique<InstanceService>(
       parts->store.get(), parts->engine.get(), parts->pool.get(),
       &parts->events, parts->operations.get(), parts->resources.get(), so);
@@ -105,6 +112,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.operations = parts->operations.get();
   services.events = &parts->events;
   services.tokens = parts->tokens.get();
+  services.images = parts->images.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
