@@ -76,9 +76,9 @@ Status ValidateCreateRequest(const CreateRequest& r) {
                  which + " size must be between 1MiB and 64TiB");
     TRY(CheckFile(which + " source", d.source));
   }
-  if (r.kernel.empty() && r.disks.empty())
+  if (r.kernel.empty() && r.disks.empty() && r.iso.empty())
     return Err(ErrorCode::kInvalidArgument,
-               "nothing to boot: give a kernel or a disk");
+               "nothing to boot: give a kernel, a disk or an ISO");
   if (r.nics < 0 || r.nics > kMaxNics)
     return Err(ErrorCode::kInvalidArgument, "nics must be between 0 and 8");
   return Ok();
