@@ -50,6 +50,8 @@ inline Handler Bind(HandlerContext* ctx, ContextHandler fn) {
 void RegisterSystemRoutes(Router& router, HandlerContext* ctx);
 // /1.0/instances and below, including the console.
 void RegisterInstanceRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/eject (install media).
+void RegisterMediaRoutes(Router& router, HandlerContext* ctx);
 // /1.0/operations and below.
 void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
 // /1.0/tokens and below.

@@ -62,6 +62,7 @@ class ApiServerImpl : public ApiServer {
     ctx_.version = options_.version;
     RegisterSystemRoutes(router_, &ctx_);
     RegisterInstanceRoutes(router_, &ctx_);
+    RegisterMediaRoutes(router_, &ctx_);
     RegisterOperationRoutes(router_, &ctx_);
     RegisterTokenRoutes(router_, &ctx_);
     RegisterImageRoutes(router_, &ctx_);

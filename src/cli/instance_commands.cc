@@ -32,6 +32,7 @@ struct CreateArgs {
   std::string restart;
   bool start = false;
   CloudInitArgs cloud_init;
+  std::string iso, firmware, os_type;
 };
 
 Json BuildCreateRequest(const CreateArgs& a) {
@@ -56,6 +57,15 @@ Json BuildCreateRequest(const CreateArgs& a) {
   }
   if (a.nics >= 0) req["nics"] = a.nics;
   if (!a.restart.empty()) req["restart_policy"] = a.restart;
+  // --iso: an image-store name, or an ISO file (sent as an absolute path).
+  if (!a.iso.empty()) {
+    std::error_code ec;
+    bool file = a.iso.find('/') != std::string::npos ||
+                std::filesystem::is_regular_file(a.iso, ec);
+    req["iso"] = file ? AbsolutePath(a.iso) : a.iso;
+  }
+  if (!a.firmware.empty()) req["firmware"] = a.firmware;
+  if (!a.os_type.empty()) req["os_type"] = a.os_type;
   return req;
 }
 
@@ -215,6 +225,12 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"never", "on-failure", "always"}));
   c->add_flag("--start", create->start, "Start the instance once created");
   AddCloudInitOptions(c, create->cloud_init);
+  c->add_option("--iso", create->iso,
+                "Install medium: an ISO image name or file, attached as a "
+                "CD-ROM that boots first");
+  c->add_option("--firmware", create->firmware, "bios (default) or uefi");
+  c->add_option("--os-type", create->os_type,
+                "Device profile: linux (default), windows or other");
   c->callback([&ctx, create] {
     ctx.action = [&ctx, create]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
@@ -259,6 +275,18 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
       TRY(client->CallAndWait("DELETE", url));
       if (!ctx.options.json)
         std::cout << "Instance " << del->name << " deleted\n";
+      return Ok();
+    };
+  });
+
+  auto eject = std::make_shared<std::string>();
+  auto* e = app.add_subcommand("eject", "Detach an instance's ISO");
+  e->add_option("name", *eject, "Instance name")->required();
+  e->callback([&ctx, eject] {
+    ctx.action = [&ctx, eject]() -> Status {
+      ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
+      TRY(client->CallAndWait("POST", InstanceUrl(*eject) + "/eject"));
+      if (!ctx.options.json) std::cout << "Ejected the ISO of " << *eject << "\n";
       return Ok();
     };
   });

@@ -223,6 +223,9 @@ void InstanceLifecycle::HandleEvent(const VmEvent& event,
     case VmEvent::Kind::kExited:
       break;
   }
+  // A restart may have started a new QEMU before this exit of the old one
+  // reached us: the event is stale, the instance is running.
+  if (engine_->IsRunning(inst.name())) return;
   // An exit we asked for is finished by the stop operation itself.
   if (inst.status.stop_requested ||
       inst.status.state == InstanceState::kStopped ||

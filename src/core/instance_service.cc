@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/random.h"
+#include "core/install_media.h"
 #include "core/instance_lifecycle.h"
 #include "core/launch_disks.h"
 #include "core/validation.h"
@@ -130,6 +131,10 @@ class InstanceService::Impl {
       c.disks.push_back(std::move(disk));
     }
     c.disks.insert(c.disks.end(), launch->last.begin(), launch->last.end());
+    if (auto st = AddInstallMedia(store_, request, StateDir(inst.id), &c); !st) {
+      cleanup();
+      return tl::unexpected(st.error());
+    }
     if (auto st = store_->CreateInstance(inst); !st) {
       cleanup();
       return tl::unexpected(st.error());
@@ -193,6 +198,7 @@ Result<Instance> InstanceService::Get(const std::string& name) {
 Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
   TRY(ValidateCreateRequest(request));
   TRY(CheckLaunchRequest(impl_->images_, request));
+  TRY(ValidateInstallMedia(impl_->store_, request));
   InstanceConfig probe;
   probe.name = request.name;
   probe.cpus = request.cpus;
@@ -238,6 +244,17 @@ Result<Operation> InstanceService::BeginDelete(const std::string& name,
   return impl_->ops_->Start(
       "Deleting instance", InstanceResources(name),
       [this, name, force] { return impl_->DeleteWork(name, force); });
+}
+
+Result<Operation> InstanceService::BeginEject(const std::string& name) {
+  ASSIGN_OR_RETURN(Instance inst, Get(name));
+  (void)inst;
+  return impl_->ops_->Start("Ejecting ISO", InstanceResources(name),
+                            [this, name]() -> Result<Json> {
+                              auto guard = impl_->lifecycle_.Lock(name);
+                              return EjectMedia(impl_->store_, impl_->engine_,
+                                                name);
+                            });
 }
 
 Result<VmPaths> InstanceService::Paths(const std::string& name) {

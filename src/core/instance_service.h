@@ -99,6 +99,8 @@ class InstanceService {
   // Refused while running unless force (which kills it first).
   [[nodiscard]] Result<Operation> BeginDelete(const std::string& name,
                                               bool force);
+  // Detaches the instance's ISO (live if running, and from its config).
+  [[nodiscard]] Result<Operation> BeginEject(const std::string& name);
   // Path of the serial log and socket, for consoles.
   [[nodiscard]] Result<VmPaths> Paths(const std::string& name);
   Json HostResources();

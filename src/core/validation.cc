@@ -79,7 +79,7 @@ Status ValidateCreateRequest(const CreateRequest& r) {
   if (r.kernel.empty() && r.disks.empty() && r.image.empty() &&
       r.iso.empty())
     return Err(ErrorCode::kInvalidArgument,
-               "nothing to boot: give a kernel, a disk or an image");
+               "nothing to boot: give a kernel, a disk, an image or an ISO");
   if (r.nics < 0 || r.nics > kMaxNics)
     return Err(ErrorCode::kInvalidArgument, "nics must be between 0 and 8");
   return Ok();

@@ -1,5 +1,8 @@
 #include "engine/qemu/command_line.h"
 
+#include "core/install_media.h"
+#include "engine/qemu/device_profile.h"
+
 namespace vireo {
 namespace {
 
@@ -75,8 +78,14 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
     if (!c.initrd.empty()) Push(&argv, {"-initrd", c.initrd});
     if (!c.cmdline.empty()) Push(&argv, {"-append", c.cmdline});
   }
+  TRY(AddFirmware(&argv));
   TRY(AddDisks(&argv));
   TRY(AddNics(&argv));
+  {
+    ASSIGN_OR_RETURN(DeviceProfile profile, ProfileFor(c.os_type));
+    std::vector<std::string> extra = ProfileExtraArgs(profile);
+    argv.insert(argv.end(), extra.begin(), extra.end());
+  }
   if (options_.sandbox) {
     Push(&argv, {"-sandbox", SandboxSpec(!options_.run_as_user.empty())});
   }
@@ -87,6 +96,14 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
 
 Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
   const InstanceConfig& c = instance_.config;
+  ASSIGN_OR_RETURN(DeviceProfile profile, ProfileFor(c.os_type));
+  AhciPorts ahci;
+  // Firmware boot order: CD-ROMs (install media) first, then the first hard
+  // disk, so a VM boots from its disk once the ISO is ejected.
+  int cdroms = 0;
+  for (const DiskConfig& d : c.disks) cdroms += d.media == "cdrom";
+  int next_cd_boot = 1;
+  bool disk_boot_given = false;
   for (size_t i = 0; i < c.disks.size(); ++i) {
     const DiskConfig& d = c.disks[i];
     if (d.path.empty()) {
@@ -97,26 +114,73 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
       return Err(ErrorCode::kInvalidArgument,
                  "disk " + d.name + ": unsupported format '" + d.format + "'");
     }
+    if (d.media != "disk" && d.media != "cdrom") {
+      return Err(ErrorCode::kInvalidArgument,
+                 "disk " + d.name + ": unsupported media '" + d.media + "'");
+    }
+    const bool cdrom = d.media == "cdrom";
     std::string n = std::to_string(i);
+    // CD-ROM nodes are named after the disk, so a live eject finds them.
+    std::string node = cdrom ? CdromNodeName(d) : "disk" + n;
+    std::string file_node = cdrom ? node + "-file" : "file" + n;
     // Block devices (LVM volumes) need the host_device driver.
     std::string protocol =
         d.path.rfind("/dev/", 0) == 0 ? "host_device" : "file";
-    std::string ro = d.readonly ? ",read-only=on" : "";
+    std::string ro = d.readonly || cdrom ? ",read-only=on" : "";
     Push(argv, {"-blockdev",
                 "driver=" + protocol + ",filename=" + QemuEscape(d.path) +
-                    ",node-name=file" + n + ",cache.direct=off" + ro});
-    Push(argv, {"-blockdev", "driver=" + d.format + ",file=file" + n +
-                                 ",node-name=disk" + n + ro});
-    std::string device =
-        "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
-    if (i == 0 && c.kernel.empty()) device += ",bootindex=1";
+                    ",node-name=" + file_node + ",cache.direct=off" + ro});
+    Push(argv, {"-blockdev", "driver=" + d.format + ",file=" + file_node +
+                                 ",node-name=" + node + ro});
+    std::string device;
+    std::string boot;
+    if (cdrom) {
+      ASSIGN_OR_RETURN(std::string port, ahci.Next("cdrom " + d.name));
+      device = "ide-cd,bus=" + port + ",drive=" + node +
+               ",id=" + CdromDeviceId(d);
+      if (c.kernel.empty()) boot = std::to_string(next_cd_boot++);
+    } else {
+      ASSIGN_OR_RETURN(std::string bus, DiskBusFor(profile, d));
+      if (bus == "virtio") {
+        device = "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
+      } else {
+        ASSIGN_OR_RETURN(std::string port, ahci.Next("disk " + d.name));
+        device = "ide-hd,bus=" + port + ",drive=disk" + n + ",id=sata-disk" + n;
+      }
+      if (c.kernel.empty() && !disk_boot_given) {
+        boot = std::to_string(cdroms + 1);
+        disk_boot_given = true;
+      }
+    }
+    if (!boot.empty()) device += ",bootindex=" + boot;
     Push(argv, {"-device", device});
   }
   return Ok();
 }
 
+Status QemuCommandLine::AddFirmware(std::vector<std::string>* argv) const {
+  const InstanceConfig& c = instance_.config;
+  if (c.firmware == "bios") return Ok();  // SeaBIOS, QEMU's default
+  if (c.firmware != "uefi") {
+    return Err(ErrorCode::kInvalidArgument,
+               "unknown firmware '" + c.firmware + "' (expected bios or uefi)");
+  }
+  if (c.uefi_vars.empty() || c.uefi_vars.front() != '/') {
+    return Err(ErrorCode::kInvalidArgument,
+               "uefi firmware needs the VM's variable store (uefi_vars)");
+  }
+  // OVMF: read-only code, and the VM's own writable variable store.
+  Push(argv, {"-drive", std::string("if=pflash,format=raw,unit=0,readonly=on,"
+                                    "file=") +
+                            QemuEscape(kOvmfCode)});
+  Push(argv, {"-drive", "if=pflash,format=raw,unit=1,file=" +
+                            QemuEscape(c.uefi_vars)});
+  return Ok();
+}
+
 Status QemuCommandLine::AddNics(std::vector<std::string>* argv) const {
   const InstanceConfig& c = instance_.config;
+  ASSIGN_OR_RETURN(DeviceProfile profile, ProfileFor(c.os_type));
   for (size_t i = 0; i < c.nics.size(); ++i) {
     const NicConfig& nic = c.nics[i];
     if (nic.type != "user") {
@@ -126,7 +190,8 @@ Status QemuCommandLine::AddNics(std::vector<std::string>* argv) const {
     std::string n = std::to_string(i);
     // User-mode networking only: no hostfwd, so QEMU never listens on the host.
     Push(argv, {"-netdev", "user,id=net" + n});
-    std::string device = "virtio-net-pci,netdev=net" + n + ",id=nic" + n;
+    ASSIGN_OR_RETURN(std::string driver, NicDriverFor(profile, nic));
+    std::string device = driver + ",netdev=net" + n + ",id=nic" + n;
     if (!nic.mac.empty()) device += ",mac=" + QemuEscape(nic.mac);
     Push(argv, {"-device", device});
   }

@@ -36,6 +36,7 @@ class QemuCommandLine {
  private:
   Status AddDisks(std::vector<std::string>* argv) const;
   Status AddNics(std::vector<std::string>* argv) const;
+  Status AddFirmware(std::vector<std::string>* argv) const;
 
   const Instance& instance_;
   const VmPaths& paths_;
