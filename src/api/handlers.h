@@ -54,5 +54,9 @@ void RegisterInstanceRoutes(Router& router, HandlerContext* ctx);
 void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
 // /1.0/tokens and below.
 void RegisterTokenRoutes(Router& router, HandlerContext* ctx);
+// /1.0/networks and below.
+void RegisterNetworkRoutes(Router& router, HandlerContext* ctx);
+// An instance's NICs with their managed-network addresses.
+Json NicsJson(HandlerContext* ctx, const Instance& instance);
 
 }  // namespace vireo

@@ -8,6 +8,7 @@
 #include "core/events.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
+#include "network/network_service.h"
 
 namespace vireo {
 
@@ -27,6 +28,7 @@ struct ApiServices {
   OperationManager* operations = nullptr;
   EventBus* events = nullptr;
   TokenService* tokens = nullptr;
+  NetworkService* networks = nullptr;  // null: no managed networks
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
 };

@@ -31,6 +31,7 @@ struct CreateArgs {
   int nics = -1;
   std::string restart;
   bool start = false;
+  std::vector<std::string> networks;
 };
 
 Json BuildCreateRequest(const CreateArgs& a) {
@@ -95,13 +96,13 @@ Status List(Context& ctx) {
     PrintJson(out);
     return Ok();
   }
-  Table table({"NAME", "STATE", "CPUS", "MEMORY", "PID"});
+  Table table({"NAME", "STATE", "CPUS", "MEMORY", "PID", "IPV4"});
   for (const auto& inst : out) {
     int64_t pid = JInt(JObj(inst, "status"), "pid");
     table.Add({JStr(inst, "name"), JStr(inst, "state"),
                std::to_string(JInt(inst, "cpus")),
                HumanSize(JBytes(inst, "memory")),
-               pid > 0 ? std::to_string(pid) : "-"});
+               pid > 0 ? std::to_string(pid) : "-", InstanceAddresses(inst)});
   }
   std::cout << table.Render();
   return Ok();
@@ -213,12 +214,14 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
   c->add_option("--restart", create->restart, "Restart policy")
       ->check(CLI::IsMember({"never", "on-failure", "always"}));
   c->add_flag("--start", create->start, "Start the instance once created");
+  AddNetworkOption(c, &create->networks);
   c->callback([&ctx, create] {
     ctx.action = [&ctx, create]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
-      ASSIGN_OR_RETURN(Json created,
-                       client->CallAndWait("POST", "/1.0/instances",
-                                           BuildCreateRequest(*create)));
+      Json request = BuildCreateRequest(*create);
+      TRY(AddNetworksToRequest(create->networks, &request));
+      ASSIGN_OR_RETURN(Json created, client->CallAndWait(
+                                         "POST", "/1.0/instances", request));
       if (!ctx.options.json)
         std::cout << "Instance " << create->name << " created\n";
       if (create->start) {

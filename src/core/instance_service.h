@@ -18,6 +18,8 @@
 
 namespace vireo {
 
+class NetworkAttacher;
+
 // A create request, as decoded from the API (sizes already parsed).
 struct DiskRequest {
   uint64_t size_bytes = 0;  // new empty disk of this size, or
@@ -74,6 +76,8 @@ class InstanceService {
     // variables, cloud-init seed) live in state_dir/<instance id>/, which is
     // removed with the instance. Empty: such features are unavailable.
     std::string state_dir;
+    // Managed networks (bridges, DHCP); null: user-mode NICs only.
+    NetworkAttacher* networks = nullptr;
   };
   InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
                   EventBus* events, OperationManager* ops,

@@ -17,6 +17,7 @@
 #include "core/operations.h"
 #include "core/resources.h"
 #include "engine/qemu/qemu_engine.h"
+#include "network/network_service.h"
 #include "storage/dir_pool.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -54,6 +55,7 @@ struct Daemon::Parts {
   EventBus events;
   std::unique_ptr<ResourceTracker> resources;
   std::unique_ptr<OperationManager> operations;
+  std::unique_ptr<NetworkService> networks;
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<ApiServer> api;
@@ -89,6 +91,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
   so.state_dir = o.data_dir + "/instances";
+  NetworkService::Options no;
+  no.run_dir = o.data_dir + "/run/networks";
+  no.default_network = o.default_network;
+  ASSIGN_OR_RETURN(parts->networks,
+                   NetworkService::Create(parts->store.get(), no));
+  so.networks = parts->networks.get();
   parts->instances = std::make_unique<InstanceService>(
       parts->store.get(), parts->engine.get(), parts->pool.get(),
       &parts->events, parts->operations.get(), parts->resources.get(), so);
@@ -105,6 +113,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.operations = parts->operations.get();
   services.events = &parts->events;
   services.tokens = parts->tokens.get();
+  services.networks = parts->networks.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
@@ -125,6 +134,7 @@ Daemon::~Daemon() {
   if (parts_->api) parts_->api->Stop();
   parts_->operations.reset();
   parts_->instances.reset();
+  parts_->networks.reset();
   parts_->engine.reset();
 }
 
