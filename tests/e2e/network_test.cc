@@ -60,7 +60,7 @@ class Network : public ::testing::Test {
     auto created = c_->CallAndWait("POST", "/1.0/instances", spec);
     ASSERT_TRUE(created) << created.error().ToString();
     auto started = c_->CallAndWait("PUT", "/1.0/instances/" + name + "/state",
-                                   {{"action", "start"}});
+                                   Json::object({{"action", "start"}}));
     ASSERT_TRUE(started) << started.error().ToString();
   }
   // Waits for the guest's "VIREO-IP a.b.c.d/n" and returns the address.
@@ -98,6 +98,7 @@ TEST_F(Network, TwoGuestsGetLeasesTalkAndAForwardReachesOne) {
   EXPECT_NE(links.find("10.77.0.1/24"), std::string::npos) << links;
   Launch("a", "lab");
   Launch("b", "lab", "10.77.0.50");  // reserved through the NIC request
+  if (HasFatalFailure()) return;
   std::string ip_a = WaitForIp("a");
   std::string ip_b = WaitForIp("b");
   ASSERT_FALSE(ip_a.empty());
@@ -144,12 +145,14 @@ TEST_F(Network, TwoGuestsGetLeasesTalkAndAForwardReachesOne) {
   std::string page;
   for (int i = 0; i < 20 && page.find("FORWARDED-PAYLOAD") == std::string::npos;
        ++i) {
-    page = ns_->Run({"busybox", "wget", "-q", "-T", "3", "-O", "-",
+    page = ns_->Run({"curl", "-s", "--noproxy", "*", "--max-time", "5",
                      "http://10.77.0.1:8080/index.html"});
     if (page.empty()) std::this_thread::sleep_for(500ms);
   }
   EXPECT_NE(page.find("FORWARDED-PAYLOAD"), std::string::npos)
-      << ns_->Run({"nft", "list", "table", "inet", "vireo"});
+      << ns_->Run({"nft", "list", "table", "inet", "vireo"}) << "direct: "
+      << ns_->Run({"curl", "-s", "--noproxy", "*", "--max-time", "5",
+                   "http://10.77.0.50/index.html"});
 
   // Bad input: refused with a clear message, nothing changes.
   std::string before = ns_->Run({"nft", "list", "ruleset"});
@@ -220,6 +223,7 @@ TEST_F(Network, IsolatedNetworkBlocksGuestToGuest) {
             0);
   Launch("x", "iso");
   Launch("y", "iso");
+  if (HasFatalFailure()) return;
   std::string ip_x = WaitForIp("x");
   std::string ip_y = WaitForIp("y");
   ASSERT_FALSE(ip_x.empty());
