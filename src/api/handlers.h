@@ -58,5 +58,9 @@ void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
 void RegisterTokenRoutes(Router& router, HandlerContext* ctx);
 // /1.0/images and below.
 void RegisterImageRoutes(Router& router, HandlerContext* ctx);
+// /1.0/networks and below.
+void RegisterNetworkRoutes(Router& router, HandlerContext* ctx);
+// An instance's NICs with their managed-network addresses.
+Json NicsJson(HandlerContext* ctx, const Instance& instance);
 
 }  // namespace vireo

@@ -15,8 +15,9 @@ namespace {
 // Without ?tail, a huge serial log is cut to its end rather than sent whole.
 constexpr int64_t kMaxConsoleBytes = 8 << 20;
 
-Json InstanceJson(const Instance& instance) {
+Json InstanceJson(HandlerContext* ctx, const Instance& instance) {
   Json j = ToJson(instance);
+  j["nics"] = NicsJson(ctx, instance);
   j["state"] = std::string(ToString(instance.status.state));
   j["cpus"] = instance.config.cpus;
   j["memory"] = instance.config.memory_bytes;
@@ -86,7 +87,7 @@ ApiResponse ListInstances(HandlerContext* ctx, ApiRequest& request) {
   }
   auto list = ctx->services.instances->List();
   if (!list) return ErrorResponse(list.error());
-  for (const Instance& instance : *list) out.push_back(InstanceJson(instance));
+  for (const Instance& instance : *list) out.push_back(InstanceJson(ctx, instance));
   return SyncResponse(std::move(out));
 }
 
@@ -106,7 +107,7 @@ ApiResponse GetInstance(HandlerContext* ctx, ApiRequest& request) {
   if (!name) return ErrorResponse(name.error());
   auto instance = ctx->services.instances->Get(*name);
   if (!instance) return ErrorResponse(instance.error());
-  return SyncResponse(InstanceJson(*instance));
+  return SyncResponse(InstanceJson(ctx, *instance));
 }
 
 ApiResponse DeleteInstance(HandlerContext* ctx, ApiRequest& request) {

@@ -9,6 +9,7 @@
 #include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
+#include "network/network_service.h"
 
 namespace vireo {
 
@@ -29,6 +30,7 @@ struct ApiServices {
   EventBus* events = nullptr;
   TokenService* tokens = nullptr;
   ImageService* images = nullptr;
+  NetworkService* networks = nullptr;  // null: no managed networks
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
 };

@@ -52,6 +52,15 @@ struct CloudInitArgs {
 void AddCloudInitOptions(CLI::App* sub, CloudInitArgs& args);
 // Sets request["cloud_init"] when any option was given.
 Status AddCloudInit(const CloudInitArgs& args, Json& request);
+void AddNetworkCommands(CLI::App& app, Context& ctx);
+
+// --network NAME[,ip=IP][,mac=MAC] (repeatable), for create and launch.
+void AddNetworkOption(CLI::App* command, std::vector<std::string>* specs);
+// Puts the parsed specs into a create request's "networks".
+Status AddNetworksToRequest(const std::vector<std::string>& specs,
+                            Json* request);
+// The IPv4 addresses of an instance's managed-network NICs, or "-".
+std::string InstanceAddresses(const Json& instance);
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);

@@ -33,6 +33,7 @@ struct CreateArgs {
   bool start = false;
   CloudInitArgs cloud_init;
   std::string iso, firmware, os_type;
+  std::vector<std::string> networks;
 };
 
 Json BuildCreateRequest(const CreateArgs& a) {
@@ -106,13 +107,13 @@ Status List(Context& ctx) {
     PrintJson(out);
     return Ok();
   }
-  Table table({"NAME", "STATE", "CPUS", "MEMORY", "PID"});
+  Table table({"NAME", "STATE", "CPUS", "MEMORY", "PID", "IPV4"});
   for (const auto& inst : out) {
     int64_t pid = JInt(JObj(inst, "status"), "pid");
     table.Add({JStr(inst, "name"), JStr(inst, "state"),
                std::to_string(JInt(inst, "cpus")),
                HumanSize(JBytes(inst, "memory")),
-               pid > 0 ? std::to_string(pid) : "-"});
+               pid > 0 ? std::to_string(pid) : "-", InstanceAddresses(inst)});
   }
   std::cout << table.Render();
   return Ok();
@@ -231,11 +232,13 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
   c->add_option("--firmware", create->firmware, "bios (default) or uefi");
   c->add_option("--os-type", create->os_type,
                 "Device profile: linux (default), windows or other");
+  AddNetworkOption(c, &create->networks);
   c->callback([&ctx, create] {
     ctx.action = [&ctx, create]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
       Json request = BuildCreateRequest(*create);
       TRY(AddCloudInit(create->cloud_init, request));
+      TRY(AddNetworksToRequest(create->networks, &request));
       ASSIGN_OR_RETURN(Json created,
                        client->CallAndWait("POST", "/1.0/instances", request));
       if (!ctx.options.json)

@@ -52,6 +52,7 @@ int Run(int argc, char** argv) {
   AddTokenCommands(app, ctx);
   AddEventsCommand(app, ctx);
   AddImageCommands(app, ctx);
+  AddNetworkCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -70,6 +70,7 @@ Result<std::unique_ptr<Process>> Process::Spawn(const SpawnOptions& options) {
     ::dup2(out.get(), 1);
     ::dup2(err.get(), 2);
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int fd : options.keep_fds) ::fcntl(fd, F_SETFD, 0);
     ::execvp(argv[0], argv.data());
     int e = errno;
     (void)!::write(report_w.get(), &e, sizeof(e));

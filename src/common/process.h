@@ -21,6 +21,9 @@ struct SpawnOptions {
   // Start a new session so the child outlives its parent's process group
   // (VMs must survive a vireod restart).
   bool new_session = false;
+  // Descriptors the child inherits under the same numbers (e.g. QEMU's taps);
+  // every other descriptor above 2 is closed at exec.
+  std::vector<int> keep_fds;
 };
 
 // Outcome of a finished process, in words a user can read.

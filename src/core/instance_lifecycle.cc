@@ -124,10 +124,19 @@ Result<Json> InstanceLifecycle::Apply(const std::string& name,
 Result<Json> InstanceLifecycle::StartLocked(Instance inst) {
   ASSIGN_OR_RETURN(auto all, store_->ListInstances());
   TRY(resources_->CheckCanStart(inst.config, all));
+  // QEMU gets its own copy of each tap fd; ours close when this returns.
+  std::vector<UniqueFd> taps;
+  if (networks_) {
+    auto prepared = networks_->PrepareTaps(inst);
+    TRY_CTX(prepared, "start '" + inst.name() + "'");
+    taps = std::move(*prepared);
+  }
+  std::vector<int> tap_fds;
+  for (const auto& t : taps) tap_fds.push_back(t.get());
   inst.status.state = InstanceState::kStarting;
   inst.status.stop_requested = false;
   TRY(Save(inst));
-  auto pid = engine_->Start(inst);
+  auto pid = engine_->Start(inst, tap_fds);
   if (!pid) {
     inst.status.state = InstanceState::kStopped;
     inst.status.pid = 0;

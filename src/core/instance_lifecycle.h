@@ -12,6 +12,7 @@
 #include "core/events.h"
 #include "core/instance.h"
 #include "core/instance_service.h"
+#include "core/network_attacher.h"
 #include "core/operations.h"
 #include "core/resources.h"
 #include "core/vm_engine.h"
@@ -38,6 +39,8 @@ class InstanceLifecycle {
   // engine's watcher is never blocked by our locks.
   void OnEngineEvent(const VmEvent& event, OperationManager* ops);
   void Recover();
+  // Managed networks whose taps a start prepares (null: none).
+  void SetNetworks(NetworkAttacher* networks) { networks_ = networks; }
 
  private:
   Result<Json> StartLocked(Instance inst);
@@ -51,6 +54,7 @@ class InstanceLifecycle {
   EventBus* events_;
   ResourceTracker* resources_;
   int stop_timeout_s_;
+  NetworkAttacher* networks_ = nullptr;
 
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;

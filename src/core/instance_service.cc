@@ -8,6 +8,7 @@
 #include "core/install_media.h"
 #include "core/instance_lifecycle.h"
 #include "core/launch_disks.h"
+#include "core/network_attacher.h"
 #include "core/validation.h"
 
 namespace vireo {
@@ -15,12 +16,6 @@ namespace vireo {
 namespace {
 
 int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
-
-std::string RandomMac() {
-  std::string hex = RandomHex(3);
-  return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" +
-         hex.substr(4, 2);
-}
 
 Json InstanceResources(const std::string& name) {
   return {{"instances", Json::array({"/1.0/instances/" + name})}};
@@ -46,12 +41,14 @@ class InstanceService::Impl {
       : lifecycle_(store, engine, events, resources, options.stop_timeout_s),
         state_dir_(options.state_dir),
         images_(options.images),
+        networks_(options.networks),
         store_(store),
         engine_(engine),
         pool_(pool),
         ops_(ops),
         events_(events),
         resources_(resources) {
+    lifecycle_.SetNetworks(networks_);
     engine_->SetEventSink(
         [this](const VmEvent& e) { lifecycle_.OnEngineEvent(e, ops_); });
   }
@@ -69,6 +66,7 @@ class InstanceService::Impl {
   InstanceLifecycle lifecycle_;
   std::string state_dir_;
   ImageService* images_;
+  NetworkAttacher* networks_;
   Store* store_;
   VmEngine* engine_;
   VolumePool* pool_;
@@ -76,7 +74,7 @@ class InstanceService::Impl {
   EventBus* events_;
   ResourceTracker* resources_;
 
-  Result<Json> CreateWork(CreateRequest request) {
+  Result<Json> CreateWork(CreateRequest request, std::vector<NicConfig> nics) {
     Instance inst;
     inst.id = RandomHex(8);
     inst.created_at = Now();
@@ -90,12 +88,7 @@ class InstanceService::Impl {
     c.restart_policy = request.restart_policy;
     c.firmware = request.firmware;
     c.os_type = request.os_type;
-    for (int i = 0; i < request.nics; ++i) {
-      NicConfig nic;
-      nic.name = "eth" + std::to_string(i);
-      nic.mac = RandomMac();
-      c.nics.push_back(std::move(nic));
-    }
+    c.nics = std::move(nics);
     // Disks first, record last: a failure anywhere removes what was made, and
     // nobody ever sees a half-created instance.
     auto cleanup = [&] {
@@ -210,9 +203,18 @@ Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
                "instance '" + request.name + "' already exists");
   if (existing.error().code() != ErrorCode::kNotFound)
     return tl::unexpected(existing.error());
+  NetworkAttacher* networks = impl_->networks_;
+  std::vector<NicConfig> nics =
+      BuildNics(request, networks ? networks->DefaultNetwork() : "");
+  if (networks) {
+    TRY(networks->CheckNics(nics));
+  } else if (!request.networks.empty()) {
+    return Err(ErrorCode::kFailedPrecondition,
+               "managed networks are not available on this server");
+  }
   return impl_->ops_->Start(
       "Creating instance", InstanceResources(request.name),
-      [this, request] { return impl_->CreateWork(request); });
+      [this, request, nics] { return impl_->CreateWork(request, nics); });
 }
 
 Result<Operation> InstanceService::BeginStateChange(const std::string& name,

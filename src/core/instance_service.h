@@ -18,6 +18,8 @@
 
 namespace vireo {
 
+class NetworkAttacher;
+
 // A create request, as decoded from the API (sizes already parsed).
 struct DiskRequest {
   uint64_t size_bytes = 0;  // new empty disk of this size, or
@@ -78,6 +80,8 @@ class InstanceService {
     std::string state_dir;
     // Image store for create requests with an image; null: none.
     ImageService* images = nullptr;
+    // Managed networks (bridges, DHCP); null: user-mode NICs only.
+    NetworkAttacher* networks = nullptr;
   };
   InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
                   EventBus* events, OperationManager* ops,

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -51,7 +52,10 @@ class VmEngine {
 
   // Launches the VM and returns its pid once QMP answers and the guest runs.
   // On failure nothing is left running and the error carries QEMU's stderr.
-  [[nodiscard]] virtual Result<int> Start(const Instance& instance) = 0;
+  // tap_fds: one open tap per "network" NIC, in NIC order (kept open in the
+  // VM process).
+  [[nodiscard]] virtual Result<int> Start(
+      const Instance& instance, const std::vector<int>& tap_fds = {}) = 0;
   // Re-attaches to a VM launched by an earlier vireod. Returns false if the
   // process is gone (its runtime files are cleaned up).
   [[nodiscard]] virtual Result<bool> Adopt(const Instance& instance) = 0;

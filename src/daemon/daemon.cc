@@ -18,6 +18,7 @@
 #include "core/operations.h"
 #include "core/resources.h"
 #include "engine/qemu/qemu_engine.h"
+#include "network/network_service.h"
 #include "storage/dir_pool.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -56,6 +57,7 @@ struct Daemon::Parts {
   std::unique_ptr<ResourceTracker> resources;
   std::unique_ptr<OperationManager> operations;
   std::unique_ptr<ImageService> images;
+  std::unique_ptr<NetworkService> networks;
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<ApiServer> api;
@@ -96,6 +98,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
                                         parts->operations.get(), &parts->events,
                                         o.data_dir + "/images"));
   so.images = parts->images.get();
+  NetworkService::Options no;
+  no.run_dir = o.data_dir + "/run/networks";
+  no.default_network = o.default_network;
+  ASSIGN_OR_RETURN(parts->networks,
+                   NetworkService::Create(parts->store.get(), no));
+  so.networks = parts->networks.get();
   parts->instances = std::make_unique<InstanceService>(
       parts->store.get(), parts->engine.get(), parts->pool.get(),
       &parts->events, parts->operations.get(), parts->resources.get(), so);
@@ -113,6 +121,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.events = &parts->events;
   services.tokens = parts->tokens.get();
   services.images = parts->images.get();
+  services.networks = parts->networks.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
@@ -133,6 +142,7 @@ Daemon::~Daemon() {
   if (parts_->api) parts_->api->Stop();
   parts_->operations.reset();
   parts_->instances.reset();
+  parts_->networks.reset();
   parts_->engine.reset();
 }
 

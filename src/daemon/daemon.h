@@ -17,6 +17,7 @@ struct DaemonOptions {
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;
   int stop_timeout_s = 30;
+  std::string default_network = "auto";  // "auto" (vireo0) or "none"
 };
 
 // Wires the store, engine, storage, services and API together, and tears

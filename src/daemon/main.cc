@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
                  "Seconds of ACPI grace before a kill")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--default-network", o.default_network,
+                 "auto: create the NAT network vireo0 and put new VMs on it; "
+                 "none: new VMs get user-mode NICs")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "none"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

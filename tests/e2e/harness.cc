@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -47,8 +48,8 @@ const GuestKit& GuestKit::Get() {
   return kit;
 }
 
-Daemon::Daemon(std::vector<std::string> extra_args)
-    : extra_args_(std::move(extra_args)) {
+Daemon::Daemon(std::vector<std::string> extra_args, std::string netns)
+    : extra_args_(std::move(extra_args)), netns_(std::move(netns)) {
   char tmpl[] = "/tmp/vt-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   socket_ = dir_ + "/vireo.sock";
@@ -88,7 +89,13 @@ void Daemon::Start() {
                                    "debug",
                                    "--stop-timeout",
                                    "20"};
+  // Tests must not create bridges on the host unless they ask to.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--default-network") ==
+      extra_args_.end())
+    argv.insert(argv.end(), {"--default-network", "none"});
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  if (!netns_.empty())  // ip execs vireod, so the pid stays vireod's
+    argv.insert(argv.begin(), {"ip", "netns", "exec", netns_});
   SpawnOptions so;
   so.argv = argv;
   so.stdout_path = dir_ + "/vireod.log";

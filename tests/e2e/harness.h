@@ -25,7 +25,9 @@ struct GuestKit {
 // started when destroyed.
 class Daemon {
  public:
-  explicit Daemon(std::vector<std::string> extra_args = {});
+  // netns: run vireod inside this network namespace (`ip netns exec`).
+  explicit Daemon(std::vector<std::string> extra_args = {},
+                  std::string netns = "");
   ~Daemon();
 
   void Start();
@@ -43,6 +45,7 @@ class Daemon {
 
  private:
   std::vector<std::string> extra_args_;
+  std::string netns_;
   std::string dir_;
   std::string socket_;
   pid_t pid_ = -1;

@@ -181,15 +181,25 @@ Status QemuCommandLine::AddFirmware(std::vector<std::string>* argv) const {
 Status QemuCommandLine::AddNics(std::vector<std::string>* argv) const {
   const InstanceConfig& c = instance_.config;
   ASSIGN_OR_RETURN(DeviceProfile profile, ProfileFor(c.os_type));
+  size_t taps = 0;
   for (size_t i = 0; i < c.nics.size(); ++i) {
     const NicConfig& nic = c.nics[i];
-    if (nic.type != "user") {
+    std::string n = std::to_string(i);
+    if (nic.type == "network") {
+      // Vireo opened the tap and attached it to the bridge; QEMU (maybe
+      // unprivileged) only inherits the fd.
+      if (taps >= options_.tap_fds.size())
+        return Err(ErrorCode::kInvalidArgument,
+                   "nic " + nic.name + ": no tap prepared");
+      Push(argv, {"-netdev", "tap,id=net" + n + ",fd=" +
+                                 std::to_string(options_.tap_fds[taps++])});
+    } else if (nic.type == "user") {
+      // No hostfwd, so QEMU never listens on the host.
+      Push(argv, {"-netdev", "user,id=net" + n});
+    } else {
       return Err(ErrorCode::kInvalidArgument,
                  "nic " + nic.name + ": unsupported type '" + nic.type + "'");
     }
-    std::string n = std::to_string(i);
-    // User-mode networking only: no hostfwd, so QEMU never listens on the host.
-    Push(argv, {"-netdev", "user,id=net" + n});
     ASSIGN_OR_RETURN(std::string driver, NicDriverFor(profile, nic));
     std::string device = driver + ",netdev=net" + n + ",id=nic" + n;
     if (!nic.mac.empty()) device += ",mac=" + QemuEscape(nic.mac);

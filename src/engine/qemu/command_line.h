@@ -15,6 +15,7 @@ struct QemuLaunchOptions {
   std::string accel = "tcg";  // "kvm" or "tcg"
   std::string run_as_user;    // empty: QEMU keeps our uid
   bool sandbox = true;        // seccomp (-sandbox on,...)
+  std::vector<int> tap_fds;   // open taps for "network" NICs, in NIC order
 };
 
 // Escapes a value for QEMU's key=value option syntax (',' -> ',,').

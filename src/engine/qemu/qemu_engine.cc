@@ -157,21 +157,25 @@ void QemuEngine::Unreserve(const std::string& name) {
   reserved_.erase(name);
 }
 
-Result<int> QemuEngine::Start(const Instance& instance) {
+Result<int> QemuEngine::Start(const Instance& instance,
+                              const std::vector<int>& tap_fds) {
   TRY_CTX(Reserve(instance.name()), "start " + instance.name());
-  auto result = StartReserved(instance);
+  auto result = StartReserved(instance, tap_fds);
   Unreserve(instance.name());
   if (!result) result.error().WithContext("start " + instance.name());
   return result;
 }
 
-Result<int> QemuEngine::StartReserved(const Instance& instance) {
+Result<int> QemuEngine::StartReserved(const Instance& instance,
+                                      const std::vector<int>& tap_fds) {
   TRY(ValidateInstanceId(instance.id));
   VmPaths paths = PathsFor(instance);
   TRY(CheckSocketPath(paths.qmp_socket));
   TRY(CheckSocketPath(paths.serial_socket));
+  QemuLaunchOptions launch = launch_;
+  launch.tap_fds = tap_fds;
   ASSIGN_OR_RETURN(auto argv,
-                   QemuCommandLine(instance, paths, launch_).Build());
+                   QemuCommandLine(instance, paths, launch).Build());
   TRY(MakeDirs(paths.dir));
   // A QEMU from an earlier vireod that was never adopted still owns the
   // sockets; removing them would orphan it.
@@ -194,6 +198,7 @@ Result<int> QemuEngine::StartReserved(const Instance& instance) {
   spawn.stdout_path = paths.qemu_log;
   spawn.stderr_path = paths.qemu_log;
   spawn.new_session = true;
+  spawn.keep_fds = tap_fds;
   ASSIGN_OR_RETURN(vm->process, Process::Spawn(spawn));
 
   auto qmp = QmpClient::Connect(paths.qmp_socket, kStartQmpTimeout,

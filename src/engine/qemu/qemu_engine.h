@@ -40,7 +40,8 @@ class QemuEngine : public VmEngine {
   std::string AcceleratorReason() const override { return accel_.reason; }
   VmPaths PathsFor(const Instance& instance) const override;
 
-  Result<int> Start(const Instance& instance) override;
+  Result<int> Start(const Instance& instance,
+                    const std::vector<int>& tap_fds = {}) override;
   Result<bool> Adopt(const Instance& instance) override;
   Status Powerdown(const std::string& name) override;
   Status Kill(const std::string& name) override;
@@ -56,7 +57,8 @@ class QemuEngine : public VmEngine {
   struct Vm;
 
   QemuEngine(Options options, AccelChoice accel, UniqueFd wake_fd);
-  Result<int> StartReserved(const Instance& instance);
+  Result<int> StartReserved(const Instance& instance,
+                            const std::vector<int>& tap_fds);
   Result<bool> AdoptReserved(const Instance& instance);
   // Reserves a name while a Start/Adopt is in progress.
   Status Reserve(const std::string& name);
