@@ -54,5 +54,7 @@ void RegisterInstanceRoutes(Router& router, HandlerContext* ctx);
 void RegisterOperationRoutes(Router& router, HandlerContext* ctx);
 // /1.0/tokens and below.
 void RegisterTokenRoutes(Router& router, HandlerContext* ctx);
+// /1.0/storage-pools, their volumes, and /1.0/volumes.
+void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

@@ -64,6 +64,7 @@ class ApiServerImpl : public ApiServer {
     RegisterInstanceRoutes(router_, &ctx_);
     RegisterOperationRoutes(router_, &ctx_);
     RegisterTokenRoutes(router_, &ctx_);
+    RegisterStorageRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;

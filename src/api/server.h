@@ -8,6 +8,8 @@
 #include "core/events.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
+#include "core/storage_service.h"
+#include "core/volume_service.h"
 
 namespace vireo {
 
@@ -27,6 +29,8 @@ struct ApiServices {
   OperationManager* operations = nullptr;
   EventBus* events = nullptr;
   TokenService* tokens = nullptr;
+  StorageService* storage = nullptr;  // null: storage routes answer 503
+  VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
 };

@@ -39,6 +39,7 @@ void AddHostCommand(CLI::App& app, Context& ctx);
 void AddOperationCommands(CLI::App& app, Context& ctx);
 void AddTokenCommands(CLI::App& app, Context& ctx);
 void AddEventsCommand(CLI::App& app, Context& ctx);
+void AddStorageCommands(CLI::App& app, Context& ctx);  // storage, volume
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);

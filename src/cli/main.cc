@@ -51,6 +51,7 @@ int Run(int argc, char** argv) {
   AddOperationCommands(app, ctx);
   AddTokenCommands(app, ctx);
   AddEventsCommand(app, ctx);
+  AddStorageCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -75,6 +75,7 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
     if (!c.initrd.empty()) Push(&argv, {"-initrd", c.initrd});
     if (!c.cmdline.empty()) Push(&argv, {"-append", c.cmdline});
   }
+  AddHotplugPorts(&argv);
   TRY(AddDisks(&argv));
   TRY(AddNics(&argv));
   if (options_.sandbox) {
@@ -83,6 +84,23 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
   if (!options_.run_as_user.empty())
     Push(&argv, {"-runas", options_.run_as_user});
   return argv;
+}
+
+void QemuCommandLine::AddHotplugPorts(std::vector<std::string>* argv) const {
+  // Devices on q35's root bus cannot be unplugged; a root port per slot can.
+  // Chassis numbers only need to be distinct.
+  constexpr int kHotplugPorts = 4;  // core/disk_hotplug.h DiskHotplug::kPorts
+  int chassis = 1;
+  for (int i = 0; i < kHotplugPorts; ++i) {
+    Push(argv, {"-device", "pcie-root-port,id=hp" + std::to_string(i) +
+                               ",chassis=" + std::to_string(chassis++)});
+  }
+  const auto& disks = instance_.config.disks;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    if (disks[i].volume.empty()) continue;
+    Push(argv, {"-device", "pcie-root-port,id=vd" + std::to_string(i) +
+                               ",chassis=" + std::to_string(chassis++)});
+  }
 }
 
 Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
@@ -110,6 +128,7 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
     std::string device =
         "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
     if (i == 0 && c.kernel.empty()) device += ",bootindex=1";
+    if (!d.volume.empty()) device += ",bus=vd" + n;
     Push(argv, {"-device", device});
   }
   return Ok();
