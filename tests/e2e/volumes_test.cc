@@ -44,6 +44,15 @@ std::string Md5(const std::string& text) {
   return std::regex_search(text, m, re) ? m[1].str() : "";
 }
 
+// Typing before the guest's shell reads its console garbles the echo (its
+// init is still printing, e.g. the disk check), so wait for the shell's banner.
+bool WaitShell(ApiClient& c, const std::string& vm) {
+  bool up = WaitForLog(c, vm, "VIREO-GUEST-UP", 120s) &&
+            WaitForLog(c, vm, "built-in shell", 60s);
+  EXPECT_TRUE(up) << ConsoleLog(c, vm);
+  return up;
+}
+
 Json Pool(ApiClient& c) {
   auto p = c.Call("GET", kPool);
   EXPECT_TRUE(p) << p.error().ToString();
@@ -83,9 +92,7 @@ TEST(Volumes, HotplugMoveBetweenRunningVmsAndGrowOnline) {
                        Json{{"action", "start"}});
     ASSERT_TRUE(started) << started.error().ToString();
   }
-  for (const char* vm : {"va", "vb"})
-    ASSERT_TRUE(WaitForLog(*c, vm, "VIREO-GUEST-UP", 120s))
-        << ConsoleLog(*c, vm);
+  for (const char* vm : {"va", "vb"}) ASSERT_TRUE(WaitShell(*c, vm));
 
   // Hot-plug into A, write known bytes plus 1 MiB of random data.
   auto attached = c->CallAndWait("POST", std::string(kVol) + "/attach",
@@ -193,8 +200,7 @@ TEST(Volumes, ColdAttachBootsWithVmThenHotUnplug) {
   EXPECT_EQ((*attached)["hotplug"], false);
   ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/vc/state",
                              Json{{"action", "start"}}));
-  ASSERT_TRUE(WaitForLog(*c, "vc", "VIREO-GUEST-UP", 120s))
-      << ConsoleLog(*c, "vc");
+  ASSERT_TRUE(WaitShell(*c, "vc"));
   // 16 MiB root disk is vda, the 32 MiB volume vdb.
   EXPECT_EQ(InGuest(*c, "vc",
                     "i=0; while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do "
