@@ -62,5 +62,7 @@ void RegisterImageRoutes(Router& router, HandlerContext* ctx);
 void RegisterNetworkRoutes(Router& router, HandlerContext* ctx);
 // An instance's NICs with their managed-network addresses.
 Json NicsJson(HandlerContext* ctx, const Instance& instance);
+// /1.0/storage-pools, their volumes, and /1.0/volumes.
+void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

@@ -67,6 +67,7 @@ class ApiServerImpl : public ApiServer {
     RegisterTokenRoutes(router_, &ctx_);
     RegisterImageRoutes(router_, &ctx_);
     RegisterNetworkRoutes(router_, &ctx_);
+    RegisterStorageRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;

@@ -53,6 +53,7 @@ int Run(int argc, char** argv) {
   AddEventsCommand(app, ctx);
   AddImageCommands(app, ctx);
   AddNetworkCommands(app, ctx);
+  AddStorageCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

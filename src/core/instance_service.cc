@@ -42,6 +42,7 @@ class InstanceService::Impl {
         state_dir_(options.state_dir),
         images_(options.images),
         networks_(options.networks),
+        find_pool_(options.find_pool),
         store_(store),
         engine_(engine),
         pool_(pool),
@@ -67,12 +68,20 @@ class InstanceService::Impl {
   std::string state_dir_;
   ImageService* images_;
   NetworkAttacher* networks_;
+  std::function<Result<VolumePool*>(const std::string&, uint64_t)> find_pool_;
   Store* store_;
   VmEngine* engine_;
   VolumePool* pool_;
   OperationManager* ops_;
   EventBus* events_;
   ResourceTracker* resources_;
+
+  Result<VolumePool*> PoolFor(const std::string& name, uint64_t size) {
+    if (name.empty()) return pool_;
+    if (!find_pool_)
+      return Err(ErrorCode::kNotFound, "storage pool '" + name + "' not found");
+    return find_pool_(name, size);
+  }
 
   Result<Json> CreateWork(CreateRequest request, std::vector<NicConfig> nics) {
     Instance inst;
@@ -91,8 +100,9 @@ class InstanceService::Impl {
     c.nics = std::move(nics);
     // Disks first, record last: a failure anywhere removes what was made, and
     // nobody ever sees a half-created instance.
+    std::vector<VolumePool*> used_pools = {pool_};
     auto cleanup = [&] {
-      (void)pool_->DeleteOwner(inst.id);
+      for (VolumePool* p : used_pools) (void)p->DeleteOwner(inst.id);
       RemoveStateDir(inst.id);
     };
     auto launch =
@@ -107,11 +117,22 @@ class InstanceService::Impl {
       DiskConfig disk;
       disk.name = "disk" + std::to_string(i);
       disk.source = d.source;
+      auto named = PoolFor(d.pool, d.size_bytes);
+      if (!named) {
+        cleanup();
+        return tl::unexpected(named.error());
+      }
+      VolumePool* pool = *named;
+      if (pool != pool_) {
+        disk.pool = d.pool;
+        disk.format = pool->volume_format();
+        used_pools.push_back(pool);
+      }
       Result<std::string> path =
           d.source.empty()
-              ? pool_->CreateVolume(inst.id, disk.name, d.size_bytes)
-              : pool_->CreateVolumeFrom(inst.id, disk.name, d.source,
-                                        d.size_bytes);
+              ? pool->CreateVolume(inst.id, disk.name, d.size_bytes)
+              : pool->CreateVolumeFrom(inst.id, disk.name, d.source,
+                                       d.size_bytes);
       if (!path) {
         cleanup();
         Error e = path.error();
@@ -155,6 +176,11 @@ class InstanceService::Impl {
       TRY(engine_->Kill(name));
     }
     TRY(pool_->DeleteOwner(inst.id));
+    // Disks made in other pools for this instance (not attached volumes).
+    for (const DiskConfig& d : inst.config.disks) {
+      if (d.pool.empty() || !d.volume.empty()) continue;
+      if (auto p = PoolFor(d.pool, 0)) TRY((*p)->DeleteOwner(inst.id));
+    }
     RemoveStateDir(inst.id);
     TRY(store_->DeleteInstance(name));
     std::error_code ec;
@@ -197,6 +223,8 @@ Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
   probe.cpus = request.cpus;
   probe.memory_bytes = request.memory_bytes;
   TRY(impl_->resources_->CheckFits(probe));
+  for (const auto& d : request.disks)
+    TRY(impl_->PoolFor(d.pool, d.size_bytes));
   auto existing = impl_->store_->GetInstance(request.name);
   if (existing)
     return Err(ErrorCode::kAlreadyExists,
@@ -277,6 +305,11 @@ Json InstanceService::HostResources() {
 
 std::string InstanceService::StateDir(const std::string& instance_id) const {
   return impl_->StateDir(instance_id);
+}
+
+std::unique_lock<std::mutex> InstanceService::LockInstance(
+    const std::string& name) {
+  return impl_->lifecycle_.Lock(name);
 }
 
 }  // namespace vireo

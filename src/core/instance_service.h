@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,10 @@ class InstanceService {
     ImageService* images = nullptr;
     // Managed networks (bridges, DHCP); null: user-mode NICs only.
     NetworkAttacher* networks = nullptr;
+    // Resolves DiskRequest.pool (and checks its quota for `size` bytes);
+    // unset: only the default pool exists.
+    std::function<Result<VolumePool*>(const std::string& pool, uint64_t size)>
+        find_pool;
   };
   InstanceService(Store* store, VmEngine* engine, VolumePool* pool,
                   EventBus* events, OperationManager* ops,
@@ -110,6 +115,10 @@ class InstanceService {
   Json HostResources();
   // state_dir/<id> for an instance id (not created).
   [[nodiscard]] std::string StateDir(const std::string& instance_id) const;
+  // The lock every change to one instance holds (lifecycle actions, volume
+  // attach/detach).
+  [[nodiscard]] std::unique_lock<std::mutex> LockInstance(
+      const std::string& name);
 
  private:
   class Impl;

@@ -17,6 +17,8 @@
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
+#include "core/storage_service.h"
+#include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
 #include "network/network_service.h"
 #include "storage/dir_pool.h"
@@ -58,7 +60,9 @@ struct Daemon::Parts {
   std::unique_ptr<OperationManager> operations;
   std::unique_ptr<ImageService> images;
   std::unique_ptr<NetworkService> networks;
+  std::unique_ptr<StorageService> storage;
   std::unique_ptr<InstanceService> instances;
+  std::unique_ptr<VolumeService> volumes;
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<ApiServer> api;
 };
@@ -90,6 +94,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
   parts->operations = std::make_unique<OperationManager>(&parts->events);
+  parts->storage =
+      std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
+  parts->storage->Load();
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
   so.state_dir = o.data_dir + "/instances";
@@ -104,9 +111,19 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   ASSIGN_OR_RETURN(parts->networks,
                    NetworkService::Create(parts->store.get(), no));
   so.networks = parts->networks.get();
+  so.find_pool = [storage = parts->storage.get()](
+                     const std::string& pool,
+                     uint64_t size) -> Result<VolumePool*> {
+    TRY(storage->CheckQuota(pool, size));
+    return storage->Find(pool);
+  };
   parts->instances = std::make_unique<InstanceService>(
       parts->store.get(), parts->engine.get(), parts->pool.get(),
       &parts->events, parts->operations.get(), parts->resources.get(), so);
+  parts->volumes = std::make_unique<VolumeService>(
+      parts->store.get(), parts->storage.get(), parts->instances.get(),
+      parts->engine.get(), parts->operations.get(),
+      VolumeService::Options{eo.run_as_user});
   parts->tokens = std::make_unique<TokenService>(parts->store.get());
   parts->instances->Recover();
 
@@ -122,6 +139,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.tokens = parts->tokens.get();
   services.images = parts->images.get();
   services.networks = parts->networks.get();
+  services.storage = parts->storage.get();
+  services.volumes = parts->volumes.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
@@ -141,6 +160,7 @@ Daemon::~Daemon() {
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
   parts_->operations.reset();
+  parts_->volumes.reset();
   parts_->instances.reset();
   parts_->networks.reset();
   parts_->engine.reset();

@@ -238,7 +238,7 @@ Result<std::string> DirPool::CreateVolumeFrom(const std::string& owner_id,
   return path;
 }
 
-Status DirPool::DeleteVolume(const std::string& path) {
+Status DirPool::CheckVolumePath(const std::string& path) const {
   fs::path p = fs::path(path).lexically_normal();
   fs::path parent = p.parent_path();
   // Only files exactly two levels under the root are volumes.
@@ -248,6 +248,28 @@ Status DirPool::DeleteVolume(const std::string& path) {
     return Err(ErrorCode::kInvalidArgument,
                "'" + path + "' is not a volume of pool " + name_);
   }
+  return Ok();
+}
+
+Status DirPool::ResizeVolume(const std::string& path, uint64_t new_size) {
+  TRY(CheckVolumePath(path));
+  ASSIGN_OR_RETURN(ImageInfo info, ProbeImage(path));
+  if (new_size < info.virtual_size) {
+    return Err(ErrorCode::kInvalidArgument,
+               "volume '" + path + "' is " + std::to_string(info.virtual_size) +
+                   " bytes; shrinking to " + std::to_string(new_size) +
+                   " is refused (data would be lost)");
+  }
+  if (new_size == info.virtual_size) return Ok();
+  TRY_CTX(RunCommandOk({"qemu-img", "resize", "-q", "-f", "qcow2", path,
+                        SizeArg(new_size)}),
+          "resize volume " + path);
+  return Ok();
+}
+
+Status DirPool::DeleteVolume(const std::string& path) {
+  TRY(CheckVolumePath(path));
+  fs::path p = fs::path(path).lexically_normal();
   if (::unlink(p.c_str()) != 0 && errno != ENOENT)
     return ErrnoErr("delete volume " + path);
   return Ok();

@@ -35,6 +35,8 @@ class DirPool : public VolumePool {
   [[nodiscard]] Status DeleteOwner(const std::string& owner_id) override;
   // {name, driver, path, capacity_bytes, used_bytes, allocated_bytes, volumes}
   [[nodiscard]] Result<Json> Usage() const override;
+  [[nodiscard]] Status ResizeVolume(const std::string& path,
+                                    uint64_t new_size) override;
 
  private:
   DirPool(std::string name, std::string root)
@@ -42,6 +44,8 @@ class DirPool : public VolumePool {
 
   // Validates the names, makes the owner directory and returns the final
   // volume path; kAlreadyExists if it is taken.
+  // kInvalidArgument unless path is a volume file of this pool.
+  Status CheckVolumePath(const std::string& path) const;
   Result<std::string> PrepareVolumePath(const std::string& owner_id,
                                         const std::string& volume);
 

@@ -43,6 +43,17 @@ class VolumePool {
   // Removes everything owned by owner_id (its directory).
   [[nodiscard]] virtual Status DeleteOwner(const std::string& owner_id) = 0;
   [[nodiscard]] virtual Result<Json> Usage() const = 0;
+  // Grows a volume to new_size bytes; a shrink is kInvalidArgument. Runs
+  // offline: a running VM's qcow2 volume is grown through QMP instead.
+  [[nodiscard]] virtual Status ResizeVolume(const std::string& path,
+                                            uint64_t new_size) {
+    (void)path;
+    (void)new_size;
+    return Err(ErrorCode::kFailedPrecondition,
+               "pool " + name() + " cannot resize volumes");
+  }
+  // Format of the volumes this pool creates: "qcow2" files or "raw" devices.
+  virtual std::string volume_format() const { return "qcow2"; }
 };
 
 // Asks qemu-img about a file. kInvalidArgument if it is not a readable image.

@@ -79,6 +79,7 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
     if (!c.cmdline.empty()) Push(&argv, {"-append", c.cmdline});
   }
   TRY(AddFirmware(&argv));
+  AddHotplugPorts(&argv);
   TRY(AddDisks(&argv));
   TRY(AddNics(&argv));
   {
@@ -92,6 +93,23 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
   if (!options_.run_as_user.empty())
     Push(&argv, {"-runas", options_.run_as_user});
   return argv;
+}
+
+void QemuCommandLine::AddHotplugPorts(std::vector<std::string>* argv) const {
+  // Devices on q35's root bus cannot be unplugged; a root port per slot can.
+  // Chassis numbers only need to be distinct.
+  constexpr int kHotplugPorts = 4;  // core/disk_hotplug.h DiskHotplug::kPorts
+  int chassis = 1;
+  for (int i = 0; i < kHotplugPorts; ++i) {
+    Push(argv, {"-device", "pcie-root-port,id=hp" + std::to_string(i) +
+                               ",chassis=" + std::to_string(chassis++)});
+  }
+  const auto& disks = instance_.config.disks;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    if (disks[i].volume.empty()) continue;
+    Push(argv, {"-device", "pcie-root-port,id=vd" + std::to_string(i) +
+                               ",chassis=" + std::to_string(chassis++)});
+  }
 }
 
 Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
@@ -143,6 +161,9 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
       ASSIGN_OR_RETURN(std::string bus, DiskBusFor(profile, d));
       if (bus == "virtio") {
         device = "virtio-blk-pci,drive=disk" + n + ",id=virtio-disk" + n;
+        // Pool volumes sit on their own root port so they can be unplugged
+        // while the VM runs (AddHotplugPorts).
+        if (!d.volume.empty()) device += ",bus=vd" + n;
       } else {
         ASSIGN_OR_RETURN(std::string port, ahci.Next("disk " + d.name));
         device = "ide-hd,bus=" + port + ",drive=disk" + n + ",id=sata-disk" + n;

@@ -35,6 +35,9 @@ class QemuCommandLine {
   [[nodiscard]] Result<std::vector<std::string>> Build() const;
 
  private:
+  // PCIe root ports: hp0..hp3 stay free for volume hot-plug, vd<i> holds
+  // disk i when it is a pool volume (so it can be unplugged while running).
+  void AddHotplugPorts(std::vector<std::string>* argv) const;
   Status AddDisks(std::vector<std::string>* argv) const;
   Status AddNics(std::vector<std::string>* argv) const;
   Status AddFirmware(std::vector<std::string>* argv) const;

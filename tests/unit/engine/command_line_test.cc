@@ -40,18 +40,28 @@ std::vector<std::string> Build(const Instance& inst,
   return argv ? *argv : std::vector<std::string>{};
 }
 
+// Every VM gets PCIe root ports for hot-plug; the tests of other devices
+// look past them (HotplugPorts checks them).
+bool IsRootPort(const std::string& value) {
+  return value.rfind("pcie-root-port,", 0) == 0;
+}
+
 // The value following `flag`; "" if absent.
 std::string ValueOf(const std::vector<std::string>& argv,
                     const std::string& flag) {
-  auto it = std::find(argv.begin(), argv.end(), flag);
-  return (it == argv.end() || it + 1 == argv.end()) ? "" : *(it + 1);
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == flag && !IsRootPort(argv[i + 1])) return argv[i + 1];
+  }
+  return "";
 }
 
 std::vector<std::string> ValuesOf(const std::vector<std::string>& argv,
-                                  const std::string& flag) {
+                                  const std::string& flag,
+                                  bool root_ports = false) {
   std::vector<std::string> out;
   for (size_t i = 0; i + 1 < argv.size(); ++i) {
-    if (argv[i] == flag) out.push_back(argv[i + 1]);
+    if (argv[i] == flag && (root_ports || !IsRootPort(argv[i + 1])))
+      out.push_back(argv[i + 1]);
   }
   return out;
 }
@@ -223,6 +233,26 @@ TEST(CommandLineTest, RejectsBadSizes) {
 TEST(CommandLineTest, EscapeHelper) {
   EXPECT_EQ(QemuEscape("a,b,,c"), "a,,b,,,,c");
   EXPECT_EQ(QemuEscape("plain"), "plain");
+}
+
+TEST(CommandLineTest, HotplugPorts) {
+  Instance inst = MakeInstance();
+  inst.config.disks.push_back({"root", "/pool/root.qcow2", 1 << 30, ""});
+  DiskConfig vol{"data", "/pool/volumes/data.qcow2", 1 << 30, ""};
+  vol.pool = "default";
+  vol.volume = "data";
+  inst.config.disks.push_back(vol);
+  auto argv = Build(inst, {});
+  auto devices = ValuesOf(argv, "-device", /*root_ports=*/true);
+  // Four free ports, then one for the volume, all before the disks use them.
+  ASSERT_EQ(devices.size(), 7u);
+  EXPECT_EQ(devices[0], "pcie-root-port,id=hp0,chassis=1");
+  EXPECT_EQ(devices[3], "pcie-root-port,id=hp3,chassis=4");
+  EXPECT_EQ(devices[4], "pcie-root-port,id=vd1,chassis=5");
+  EXPECT_EQ(devices[5],
+            "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
+  // A volume sits behind its own port so it can be unplugged while running.
+  EXPECT_EQ(devices[6], "virtio-blk-pci,drive=disk1,id=virtio-disk1,bus=vd1");
 }
 
 }  // namespace
