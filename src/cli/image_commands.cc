@@ -142,6 +142,7 @@ struct LaunchArgs {
   bool copy = false;
   std::string kernel, initrd, cmdline;
   CloudInitArgs cloud_init;
+  std::vector<std::string> networks;
 };
 
 Status Launch(Context& ctx, const LaunchArgs& a) {
@@ -155,6 +156,7 @@ Status Launch(Context& ctx, const LaunchArgs& a) {
   if (!a.initrd.empty()) req["initrd"] = Absolute(a.initrd);
   if (!a.cmdline.empty()) req["cmdline"] = a.cmdline;
   TRY(AddCloudInit(a.cloud_init, req));
+  TRY(AddNetworksToRequest(a.networks, &req));
   ASSIGN_OR_RETURN(
       Json inst, client->CallAndWait("POST", "/1.0/instances", req, kCopyWait));
   if (ctx.options.json)
@@ -310,6 +312,7 @@ void AddImageCommands(CLI::App& app, Context& ctx) {
   lc->add_option("--cmdline", la->cmdline, "Kernel command line")
       ->needs("--kernel");
   AddCloudInitOptions(lc, la->cloud_init);
+  AddNetworkOption(lc, &la->networks);
   lc->callback(
       [&ctx, la] { ctx.action = [&ctx, la] { return Launch(ctx, *la); }; });
 }
