@@ -260,7 +260,7 @@ class VireoApi:
 class Vireod:
     """A private vireod: temp data dir, unix socket only, HTTPS off."""
 
-    def __init__(self, binary, workdir, tag, accel):
+    def __init__(self, binary, workdir, tag, accel, extra_args=()):
         self.data_dir = os.path.join(workdir, f"vireo-{tag}")
         os.makedirs(self.data_dir, exist_ok=True)
         self.sock = os.path.join(self.data_dir, "vireo.sock")
@@ -269,6 +269,7 @@ class Vireod:
                 "--log-level", "warn"]
         if accel:
             argv += ["--accel", accel]
+        argv += list(extra_args)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, start_new_session=True)

@@ -13,8 +13,6 @@ namespace vireo {
 
 namespace {
 
-constexpr off_t kIsoMagicOffset = 0x8001;  // volume descriptor 1, after type
-
 // An ISO given by path must be an absolute path to a regular file.
 Status CheckIsoFile(const std::string& path, const std::string& what) {
   std::error_code ec;
@@ -56,18 +54,6 @@ Result<std::string> IsoPathFromStore(Store* store, const std::string& name) {
 }
 
 }  // namespace
-
-Result<bool> IsIso9660(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoErr("open " + path);
-  char magic[5] = {};
-  ssize_t n;
-  do {
-    n = ::pread(fd.get(), magic, sizeof(magic), kIsoMagicOffset);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return ErrnoErr("read " + path);
-  return n == sizeof(magic) && std::string_view(magic, 5) == "CD001";
-}
 
 Result<DiskConfig> ResolveInstallMedia(Store* store,
                                        const CreateRequest& request) {

@@ -7,6 +7,7 @@
 #include "core/instance.h"
 #include "core/instance_service.h"
 #include "core/vm_engine.h"
+#include "storage/volume_pool.h"  // IsIso9660
 #include "store/store.h"
 
 namespace vireo {
@@ -16,9 +17,6 @@ namespace vireo {
 inline constexpr const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 inline constexpr const char* kOvmfVarsTemplate =
     "/usr/share/OVMF/OVMF_VARS_4M.fd";
-
-// True if the file is an ISO 9660 image ("CD001" at byte 0x8001).
-[[nodiscard]] Result<bool> IsIso9660(const std::string& path);
 
 // Firmware and OS type of a create request, and its ISO: an absolute path
 // to an ISO 9660 file, or the name of an image-store record ("image" kind,

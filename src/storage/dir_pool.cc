@@ -171,9 +171,9 @@ Result<std::string> DirPool::CreateLinkedClone(const std::string& owner_id,
                                                const std::string& base_format,
                                                uint64_t min_size) {
   if (base_format != "qcow2" && base_format != "raw") {
-    return Err(ErrorCode::kInvalidArgument,
-               "cannot clone '" + base + "': format '" + base_format +
-                   "' cannot back a qcow2 volume");
+    return Err(ErrorCode::kInvalidArgument, "cannot clone '" + base +
+                                                "': format '" + base_format +
+                                                "' cannot back a qcow2 volume");
   }
   if (!fs::path(base).is_absolute())
     return Err(ErrorCode::kInvalidArgument,
@@ -183,8 +183,8 @@ Result<std::string> DirPool::CreateLinkedClone(const std::string& owner_id,
   // Only metadata is written: a clone costs one qcow2 header and tables, not
   // a copy. The size argument is omitted unless growing, so the clone takes
   // the base's size.
-  std::vector<std::string> argv = {"qemu-img", "create", "-q",   "-f",
-                                   "qcow2",    "-b",     base,   "-F",
+  std::vector<std::string> argv = {"qemu-img",  "create",  "-q", "-f",
+                                   "qcow2",     "-b",      base, "-F",
                                    base_format, tmp.path()};
   if (min_size > 0) argv.push_back(SizeArg(min_size));
   auto created = RunCommandOk(argv);
@@ -207,6 +207,12 @@ Result<std::string> DirPool::CreateVolumeFrom(const std::string& owner_id,
     return Err(ErrorCode::kInvalidArgument,
                "image '" + source + "' has format '" + info.format +
                    "'; only qcow2 and raw are supported");
+  }
+  if (info.format == "raw" && IsIso9660(source).value_or(false)) {
+    return Err(ErrorCode::kInvalidArgument,
+               "'" + source +
+                   "' is an ISO 9660 image, not a disk; attach it as a CD-ROM "
+                   "with --iso");
   }
   // A backing or data file would make the copy read another host file the
   // user named, e.g. /etc/shadow: refuse rather than follow it.

@@ -1,7 +1,10 @@
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
+#include "common/fd.h"
 #include "common/process.h"
 #include "storage/volume_pool.h"
 
@@ -82,6 +85,21 @@ Result<ImageInfo> ProbeImage(const std::string& path) {
   } catch (const std::exception& e) {
     return Err(ErrorCode::kInternal, "qemu-img info " + path + ": " + e.what());
   }
+}
+
+Result<bool> IsIso9660(const std::string& path) {
+  // The primary volume descriptor (sector 16) starts with its type byte and
+  // the standard identifier "CD001".
+  constexpr off_t kIsoMagicOffset = 0x8001;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoErr("open " + path);
+  char magic[5] = {};
+  ssize_t n;
+  do {
+    n = ::pread(fd.get(), magic, sizeof(magic), kIsoMagicOffset);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoErr("read " + path);
+  return n == sizeof(magic) && std::string_view(magic, 5) == "CD001";
 }
 
 }  // namespace vireo

@@ -22,19 +22,6 @@ constexpr const char* kTempPrefix = ".tmp-";
 // Multi-GiB images take a while to convert and hash; a stuck tool still must
 // not hang an operation forever.
 constexpr std::chrono::seconds kSlowTimeout{1800};
-// ISO 9660: the primary volume descriptor at sector 16 starts with type 1
-// and the standard identifier "CD001".
-constexpr off_t kIsoMagicOffset = 0x8001;
-
-bool IsIso(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  char magic[5];
-  return fd &&
-         ::pread(fd.get(), magic, sizeof(magic), kIsoMagicOffset) ==
-             sizeof(magic) &&
-         std::string_view(magic, sizeof(magic)) == "CD001";
-}
-
 Status CheckId(const std::string& id) {
   bool ok = !id.empty() && id.size() <= 64 && id[0] != '.' && id[0] != '-';
   for (char c : id)
@@ -163,7 +150,8 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Create(std::string dir) {
 
 Result<std::string> ImageStore::DetectFormat(const std::string& path) {
   ASSIGN_OR_RETURN(ImageInfo info, ProbeImage(path));
-  if (info.format == "raw" && IsIso(path)) return std::string("iso");
+  if (info.format == "raw" && IsIso9660(path).value_or(false))
+    return std::string("iso");
   return info.format;
 }
 
@@ -175,7 +163,8 @@ Result<StoredImage> ImageStore::Import(const std::string& source,
   if (ec || source.empty())
     return Err(ErrorCode::kInvalidArgument, "bad image path '" + source + "'");
   ASSIGN_OR_RETURN(ImageInfo info, ProbeImage(abs));
-  if (info.format == "raw" && IsIso(abs)) return Store(abs, "raw", id, true);
+  if (info.format == "raw" && IsIso9660(abs).value_or(false))
+    return Store(abs, "raw", id, true);
   const std::string& f = info.format;
   if (f != "qcow2" && f != "raw" && f != "vmdk" && f != "vdi")
     return Err(ErrorCode::kInvalidArgument,

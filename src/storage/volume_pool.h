@@ -56,6 +56,10 @@ class VolumePool {
   virtual std::string volume_format() const { return "qcow2"; }
 };
 
+// True if the file is an ISO 9660 image ("CD001" at byte 0x8001); qemu-img
+// calls those "raw".
+[[nodiscard]] Result<bool> IsIso9660(const std::string& path);
+
 // Asks qemu-img about a file. kInvalidArgument if it is not a readable image.
 Result<ImageInfo> ProbeImage(const std::string& path);
 

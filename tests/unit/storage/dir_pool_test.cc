@@ -155,6 +155,20 @@ TEST_F(DirPoolTest, TextFileIsAcceptedOnlyAsRaw) {
   EXPECT_EQ(GuestBytes(*path).substr(0, 10), "just some ");
 }
 
+TEST_F(DirPoolTest, IsoGivenAsADiskIsRefusedAndLeavesNothing) {
+  std::string iso = images_ + "/install.iso";
+  std::string data(0x10000, '\0');
+  data.replace(0x8000, 6, "\x01" "CD001");
+  WriteFile(iso, data);
+  ASSERT_TRUE(*IsIso9660(iso));
+  auto r = pool_->CreateVolumeFrom(kOwner, "root", iso, 1 << 20);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("--iso"), std::string::npos)
+      << r.error().message();
+  EXPECT_TRUE(FilesUnder(root_).empty());
+}
+
 TEST_F(DirPoolTest, TruncatedQcow2SourceFailsAndLeavesNothing) {
   std::string good = images_ + "/good.qcow2";
   ASSERT_TRUE(
