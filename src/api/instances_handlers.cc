@@ -87,7 +87,8 @@ ApiResponse ListInstances(HandlerContext* ctx, ApiRequest& request) {
   }
   auto list = ctx->services.instances->List();
   if (!list) return ErrorResponse(list.error());
-  for (const Instance& instance : *list) out.push_back(InstanceJson(ctx, instance));
+  for (const Instance& instance : *list)
+    out.push_back(InstanceJson(ctx, instance));
   return SyncResponse(std::move(out));
 }
 

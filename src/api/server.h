@@ -9,9 +9,9 @@
 #include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
-#include "network/network_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
+#include "network/network_service.h"
 
 namespace vireo {
 
@@ -33,7 +33,7 @@ struct ApiServices {
   TokenService* tokens = nullptr;
   ImageService* images = nullptr;
   NetworkService* networks = nullptr;  // null: no managed networks
-  StorageService* storage = nullptr;  // null: storage routes answer 503
+  StorageService* storage = nullptr;   // null: storage routes answer 503
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;

@@ -289,7 +289,8 @@ void AddInstanceCommands(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, eject]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
       TRY(client->CallAndWait("POST", InstanceUrl(*eject) + "/eject"));
-      if (!ctx.options.json) std::cout << "Ejected the ISO of " << *eject << "\n";
+      if (!ctx.options.json)
+        std::cout << "Ejected the ISO of " << *eject << "\n";
       return Ok();
     };
   });

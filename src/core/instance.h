@@ -41,7 +41,7 @@ struct DiskConfig {
 };
 
 struct NicConfig {
-  std::string name;  // "eth0"
+  std::string name;           // "eth0"
   std::string type = "user";  // "user" (slirp) or "network" (managed bridge)
   std::string mac;            // 52:54:00:xx:xx:xx
   std::string network;        // managed network name when type == "network"

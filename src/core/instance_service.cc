@@ -145,7 +145,8 @@ class InstanceService::Impl {
       c.disks.push_back(std::move(disk));
     }
     c.disks.insert(c.disks.end(), launch->last.begin(), launch->last.end());
-    if (auto st = AddInstallMedia(store_, request, StateDir(inst.id), &c); !st) {
+    if (auto st = AddInstallMedia(store_, request, StateDir(inst.id), &c);
+        !st) {
       cleanup();
       return tl::unexpected(st.error());
     }
@@ -223,8 +224,7 @@ Result<Operation> InstanceService::BeginCreate(const CreateRequest& request) {
   probe.cpus = request.cpus;
   probe.memory_bytes = request.memory_bytes;
   TRY(impl_->resources_->CheckFits(probe));
-  for (const auto& d : request.disks)
-    TRY(impl_->PoolFor(d.pool, d.size_bytes));
+  for (const auto& d : request.disks) TRY(impl_->PoolFor(d.pool, d.size_bytes));
   auto existing = impl_->store_->GetInstance(request.name);
   if (existing)
     return Err(ErrorCode::kAlreadyExists,
@@ -279,12 +279,11 @@ Result<Operation> InstanceService::BeginDelete(const std::string& name,
 Result<Operation> InstanceService::BeginEject(const std::string& name) {
   ASSIGN_OR_RETURN(Instance inst, Get(name));
   (void)inst;
-  return impl_->ops_->Start("Ejecting ISO", InstanceResources(name),
-                            [this, name]() -> Result<Json> {
-                              auto guard = impl_->lifecycle_.Lock(name);
-                              return EjectMedia(impl_->store_, impl_->engine_,
-                                                name);
-                            });
+  return impl_->ops_->Start(
+      "Ejecting ISO", InstanceResources(name), [this, name]() -> Result<Json> {
+        auto guard = impl_->lifecycle_.Lock(name);
+        return EjectMedia(impl_->store_, impl_->engine_, name);
+      });
 }
 
 Result<VmPaths> InstanceService::Paths(const std::string& name) {
