@@ -76,8 +76,7 @@ Status ValidateCreateRequest(const CreateRequest& r) {
                  which + " size must be between 1MiB and 64TiB");
     TRY(CheckFile(which + " source", d.source));
   }
-  if (r.kernel.empty() && r.disks.empty() && r.image.empty() &&
-      r.iso.empty())
+  if (r.kernel.empty() && r.disks.empty() && r.image.empty() && r.iso.empty())
     return Err(ErrorCode::kInvalidArgument,
                "nothing to boot: give a kernel, a disk, an image or an ISO");
   if (r.nics < 0 || r.nics > kMaxNics)

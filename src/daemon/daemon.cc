@@ -100,10 +100,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   InstanceService::Options so;
   so.stop_timeout_s = o.stop_timeout_s;
   so.state_dir = o.data_dir + "/instances";
-  ASSIGN_OR_RETURN(parts->images,
-                   ImageService::Create(parts->store.get(),
-                                        parts->operations.get(), &parts->events,
-                                        o.data_dir + "/images"));
+  ASSIGN_OR_RETURN(
+      parts->images,
+      ImageService::Create(parts->store.get(), parts->operations.get(),
+                           &parts->events, o.data_dir + "/images"));
   so.images = parts->images.get();
   NetworkService::Options no;
   no.run_dir = o.data_dir + "/run/networks";

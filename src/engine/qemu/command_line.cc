@@ -154,8 +154,8 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
     std::string boot;
     if (cdrom) {
       ASSIGN_OR_RETURN(std::string port, ahci.Next("cdrom " + d.name));
-      device = "ide-cd,bus=" + port + ",drive=" + node +
-               ",id=" + CdromDeviceId(d);
+      device =
+          "ide-cd,bus=" + port + ",drive=" + node + ",id=" + CdromDeviceId(d);
       if (c.kernel.empty()) boot = std::to_string(next_cd_boot++);
     } else {
       ASSIGN_OR_RETURN(std::string bus, DiskBusFor(profile, d));
@@ -194,8 +194,8 @@ Status QemuCommandLine::AddFirmware(std::vector<std::string>* argv) const {
   Push(argv, {"-drive", std::string("if=pflash,format=raw,unit=0,readonly=on,"
                                     "file=") +
                             QemuEscape(kOvmfCode)});
-  Push(argv, {"-drive", "if=pflash,format=raw,unit=1,file=" +
-                            QemuEscape(c.uefi_vars)});
+  Push(argv, {"-drive",
+              "if=pflash,format=raw,unit=1,file=" + QemuEscape(c.uefi_vars)});
   return Ok();
 }
 

@@ -174,8 +174,7 @@ Result<int> QemuEngine::StartReserved(const Instance& instance,
   TRY(CheckSocketPath(paths.serial_socket));
   QemuLaunchOptions launch = launch_;
   launch.tap_fds = tap_fds;
-  ASSIGN_OR_RETURN(auto argv,
-                   QemuCommandLine(instance, paths, launch).Build());
+  ASSIGN_OR_RETURN(auto argv, QemuCommandLine(instance, paths, launch).Build());
   TRY(MakeDirs(paths.dir));
   // A QEMU from an earlier vireod that was never adopted still owns the
   // sockets; removing them would orphan it.

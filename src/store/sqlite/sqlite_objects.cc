@@ -18,9 +18,9 @@ Result<Json> ParseStored(std::string_view kind, std::string_view name,
                          const std::string& text) {
   auto parsed = ParseJson(text);
   if (!parsed) {
-    return Err(ErrorCode::kInternal, "stored " + What(kind, name) +
-                                         " is damaged: " +
-                                         parsed.error().message());
+    return Err(ErrorCode::kInternal,
+               "stored " + What(kind, name) +
+                   " is damaged: " + parsed.error().message());
   }
   return std::move(*parsed);
 }
@@ -96,14 +96,12 @@ Result<std::vector<Json>> SqliteStore::ListObjects(std::string_view kind) {
   return out;
 }
 
-Status SqliteStore::DeleteObject(std::string_view kind,
-                                 std::string_view name) {
+Status SqliteStore::DeleteObject(std::string_view kind, std::string_view name) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_));
-  ASSIGN_OR_RETURN(
-      auto stmt,
-      Statement::Prepare(db_,
-                         "DELETE FROM objects WHERE kind = ? AND name = ?"));
+  ASSIGN_OR_RETURN(auto stmt,
+                   Statement::Prepare(
+                       db_, "DELETE FROM objects WHERE kind = ? AND name = ?"));
   TRY(stmt.Bind(1, kind));
   TRY(stmt.Bind(2, name));
   TRY(stmt.Run());
