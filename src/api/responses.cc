@@ -28,6 +28,8 @@ unsigned HttpStatusFor(ErrorCode code) {
       return 503;
     case ErrorCode::kIo:
       return 500;
+    case ErrorCode::kDataLoss:
+      return 500;
     case ErrorCode::kInternal:
       return 500;
   }

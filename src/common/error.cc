@@ -28,6 +28,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "unavailable";
     case ErrorCode::kIo:
       return "io";
+    case ErrorCode::kDataLoss:
+      return "data_loss";
     case ErrorCode::kInternal:
       return "internal";
   }

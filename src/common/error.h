@@ -22,6 +22,7 @@ enum class ErrorCode {
   kTimeout,             // a deadline passed
   kUnavailable,         // a peer (QEMU, a socket) is not reachable
   kIo,                  // a system call failed
+  kDataLoss,            // stored data is damaged or missing (failed a check)
   kInternal,            // a bug or an unexpected library failure
 };
 

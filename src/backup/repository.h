@@ -1,0 +1,124 @@
+#pragma once
+
+// A backup repository ("backup store"): a directory holding deduplicated,
+// compressed and optionally encrypted chunks of VM disks, plus one manifest
+// per backup. Shared contract between the repository implementation
+// (src/backup/) and the backup jobs that feed it (core/backup_service).
+//
+// Disks are cut into fixed-size chunks aligned to disk offsets (like PBS's
+// fixed index for VM images): chunk i covers [i*kChunkSize, (i+1)*kChunkSize).
+// A chunk is named by the SHA-256 of its plaintext (HMAC-SHA256 with a key
+// derived from the encryption key in an encrypted store, so names reveal
+// nothing), compressed with zstd, then sealed with AES-256-GCM when the store
+// is encrypted. All-zero chunks are not stored at all.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/json.h"
+
+namespace vireo::backup {
+
+inline constexpr uint64_t kChunkSize = 4ull << 20;
+
+using Key = std::array<uint8_t, 32>;  // AES-256 key, never stored in the repo
+
+// Reads a 32-byte key file (raw bytes, or 64 hex characters).
+[[nodiscard]] Result<Key> LoadKeyFile(const std::string& path);
+
+struct DiskInfo {
+  std::string name;           // the disk's name in the instance config
+  uint64_t virtual_size = 0;  // bytes
+  uint64_t chunks_written = 0;   // chunks read from the source this time
+  uint64_t bytes_read = 0;       // source bytes read (the incremental metric)
+  uint64_t bytes_new = 0;        // bytes added to the store (after zstd)
+};
+
+struct BackupInfo {
+  std::string id;  // unique, URL-safe, sortable: "<UTC yyyymmddThhmmssZ>-<6 hex>"
+  std::string instance;  // instance name at backup time
+  int64_t created_at = 0;  // unix seconds
+  bool incremental = false;  // some chunks were taken from `parent`
+  std::string parent;        // the backup chunks were reused from, if any
+  std::string note;          // e.g. why a full read happened
+  Json config;               // the instance config (JSON) at backup time
+  std::vector<DiskInfo> disks;
+};
+
+// Progress callback: bytes done out of total for the current step.
+using Progress = std::function<void(uint64_t done, uint64_t total)>;
+
+// One backup being written. Nothing is visible in the repository until
+// Commit(); destroying the writer without Commit() discards it (and a crash
+// leaves only files that the next Open() or gc removes).
+class BackupWriter {
+ public:
+  virtual ~BackupWriter() = default;
+  // Starts a disk. With `base` (a committed backup id holding a disk of the
+  // same name and size), every chunk not Put() is taken from base's index:
+  // that is how an incremental backup stays a complete, independent point.
+  // Without `base`, chunks not Put() are zero.
+  [[nodiscard]] virtual Status BeginDisk(const std::string& name,
+                                         uint64_t virtual_size,
+                                         const std::string& base = "") = 0;
+  // Stores chunk `index` of the current disk. data.size() is kChunkSize,
+  // except for the last chunk of a disk whose size is not a multiple.
+  // Thread-safe across different indexes (callers may hash/compress in
+  // parallel).
+  [[nodiscard]] virtual Status PutChunk(uint64_t index,
+                                        std::span<const uint8_t> data) = 0;
+  [[nodiscard]] virtual Status EndDisk() = 0;
+  // Publishes the backup atomically (manifest written, fsync'd, renamed).
+  [[nodiscard]] virtual Result<BackupInfo> Commit(const std::string& note) = 0;
+};
+
+// Reads one disk of a committed backup.
+class DiskReader {
+ public:
+  virtual ~DiskReader() = default;
+  virtual uint64_t virtual_size() const = 0;
+  virtual uint64_t chunk_count() const = 0;
+  // Fills `out` with chunk `index` (verified: hash and GCM tag checked).
+  // Returns false, leaving `out` empty, for an all-zero chunk.
+  // kDataLoss for a missing or damaged chunk; kPermissionDenied for a wrong
+  // key.
+  [[nodiscard]] virtual Result<bool> ReadChunk(uint64_t index,
+                                               std::vector<uint8_t>* out) = 0;
+};
+
+class Repository {
+ public:
+  virtual ~Repository() = default;
+  // Starts a backup of `instance`. Holds the repository's writer lock
+  // (shared with other writers, exclusive against prune/gc deleting data)
+  // until the writer is destroyed.
+  [[nodiscard]] virtual Result<std::unique_ptr<BackupWriter>> BeginBackup(
+      const std::string& instance, const Json& config) = 0;
+  // Committed backups, oldest first; all instances when `instance` is empty.
+  [[nodiscard]] virtual Result<std::vector<BackupInfo>> List(
+      const std::string& instance = "") = 0;
+  [[nodiscard]] virtual Result<BackupInfo> Get(const std::string& id) = 0;
+  [[nodiscard]] virtual Result<std::unique_ptr<DiskReader>> OpenDisk(
+      const std::string& id, const std::string& disk) = 0;
+  virtual bool encrypted() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+// Creates a new repository in `path` (must exist and be empty or absent
+// but with an existing parent). With a key, the store is encrypted; only a
+// key check value is written, never the key.
+[[nodiscard]] Result<std::unique_ptr<Repository>> CreateRepository(
+    const std::string& path, const std::optional<Key>& key);
+// Opens an existing repository; kPermissionDenied if the key is wrong or
+// missing for an encrypted store.
+[[nodiscard]] Result<std::unique_ptr<Repository>> OpenRepository(
+    const std::string& path, const std::optional<Key>& key);
+
+}  // namespace vireo::backup
