@@ -8,6 +8,7 @@ namespace vireo {
 
 namespace {
 constexpr int64_t kRetentionSeconds = 3600;
+thread_local std::string current_operation_id;
 
 int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
 
@@ -52,6 +53,7 @@ Json ToJson(const Operation& op) {
           {"code", op.error_code},
           {"resources", op.resources},
           {"metadata", op.metadata},
+          {"class", op.op_class},
           {"created_at", op.created_at},
           {"updated_at", op.updated_at}};
 }
@@ -64,10 +66,19 @@ OperationManager::~OperationManager() {
 
 Operation OperationManager::Start(std::string description, Json resources,
                                   Work work) {
+  return Start(std::move(description), std::move(resources), Json::object(),
+               "task", std::move(work));
+}
+
+Operation OperationManager::Start(std::string description, Json resources,
+                                  Json metadata, std::string op_class,
+                                  Work work) {
   Operation op;
   op.id = NewId();
   op.description = std::move(description);
   op.resources = std::move(resources);
+  op.metadata = std::move(metadata);
+  op.op_class = std::move(op_class);
   op.created_at = op.updated_at = Now();
   {
     std::lock_guard lock(mu_);
@@ -75,6 +86,7 @@ Operation OperationManager::Start(std::string description, Json resources,
     ops_[op.id] = op;
     ++workers_;
     std::thread([this, id = op.id, work = std::move(work)] {
+      current_operation_id = id;
       Finish(id, work());
     }).detach();
   }
@@ -103,11 +115,49 @@ void OperationManager::Finish(const std::string& id, Result<Json> result) {
     }
     op.updated_at = Now();
     snapshot = op;
+    last_progress_.erase(id);
   }
   if (events_) events_->Publish("operation", ToJson(snapshot));
   std::lock_guard lock(mu_);
   --workers_;
   cv_.notify_all();
+}
+
+std::string OperationManager::CurrentId() { return current_operation_id; }
+
+void OperationManager::SetMetadata(const std::string& id, const Json& patch) {
+  Operation snapshot;
+  {
+    std::lock_guard lock(mu_);
+    auto it = ops_.find(id);
+    if (it == ops_.end() || it->second.status != OperationStatus::kRunning)
+      return;
+    if (!it->second.metadata.is_object())
+      it->second.metadata = Json::object();
+    for (const auto& [k, v] : patch.items()) it->second.metadata[k] = v;
+    it->second.updated_at = Now();
+    snapshot = it->second;
+  }
+  if (events_) events_->Publish("operation", ToJson(snapshot));
+}
+
+void OperationManager::SetProgress(const std::string& id,
+                                   const std::string& stage, uint64_t done,
+                                   uint64_t total) {
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto& last = last_progress_[id];
+    // Always publish the final step; otherwise at most 4 updates a second.
+    if (done < total && now - last < std::chrono::milliseconds(250)) return;
+    last = now;
+  }
+  int percent = total ? static_cast<int>(done * 100 / total) : 0;
+  SetMetadata(id, {{"progress",
+                    {{"stage", stage},
+                     {"done", done},
+                     {"total", total},
+                     {"percent", percent}}}});
 }
 
 void OperationManager::Prune() {

@@ -27,7 +27,9 @@ struct Operation {
   std::string error;                // set on kFailure
   std::string error_code;           // stable ErrorCode name on kFailure
   Json resources = Json::object();  // {"instances":["/1.0/instances/x"]}
-  Json metadata = Json::object();   // result, set on kSuccess
+  Json metadata = Json::object();   // result on kSuccess; progress or
+                                    // connection details while running
+  std::string op_class = "task";    // "task" or "websocket" (Incus classes)
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -42,6 +44,18 @@ class OperationManager {
 
   // Starts work on a new thread; returns the operation as it is now.
   Operation Start(std::string description, Json resources, Work work);
+  // Same, with initial metadata and an operation class ("websocket" for
+  // console relays the client connects to).
+  Operation Start(std::string description, Json resources, Json metadata,
+                  std::string op_class, Work work);
+  // Merges `patch` into a running operation's metadata and publishes it.
+  void SetMetadata(const std::string& id, const Json& patch);
+  // Progress of a long step, as metadata.progress {stage, done, total,
+  // percent}; rate-limited event publication (at most every 250 ms).
+  void SetProgress(const std::string& id, const std::string& stage,
+                   uint64_t done, uint64_t total);
+  // The id of the operation whose work runs on the calling thread, or "".
+  static std::string CurrentId();
   Result<Operation> Get(const std::string& id) const;
   std::vector<Operation> List() const;
   // Waits until the operation finishes or the timeout passes; returns its
@@ -56,6 +70,7 @@ class OperationManager {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::map<std::string, Operation> ops_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_progress_;
   int workers_ = 0;  // operation threads still running
 };
 
