@@ -162,22 +162,13 @@ ApiResponse SetPassword(HandlerContext* ctx, ApiRequest& request) {
 }
 
 ApiResponse Upload(HandlerContext* ctx, ApiRequest& request) {
-  if (ctx->services.images == nullptr)
-    return ErrorResponse(
-        Error(ErrorCode::kUnavailable, "the image store is not available"));
+  if (auto st = CheckUploadRequest(ctx, request); !st)
+    return ErrorResponse(st.error());
   if (request.upload_file.empty())
     return ErrorResponse(400, "invalid_argument",
                          "send the image file as the request body");
   ImageImportRequest r;
   auto name = request.query.find("name");
-  if (name == request.query.end() || name->second.empty())
-    return ErrorResponse(400, "invalid_argument",
-                         "missing query parameter 'name'");
-  for (const auto& [key, value] : request.query) {
-    if (key != "name" && key != "os" && key != "description")
-      return ErrorResponse(400, "invalid_argument",
-                           "unknown query parameter '" + key + "'");
-  }
   r.aliases.push_back(name->second);
   if (auto os = request.query.find("os"); os != request.query.end())
     r.os = os->second;
@@ -191,6 +182,29 @@ ApiResponse Upload(HandlerContext* ctx, ApiRequest& request) {
 }
 
 }  // namespace
+
+Status CheckUploadRequest(HandlerContext* ctx, const ApiRequest& request) {
+  if (ctx->services.images == nullptr)
+    return Err(ErrorCode::kUnavailable, "the image store is not available");
+  for (const auto& [key, value] : request.query) {
+    if (key != "name" && key != "os" && key != "description")
+      return Err(ErrorCode::kInvalidArgument,
+                 "unknown query parameter '" + key + "'");
+  }
+  auto name = request.query.find("name");
+  if (name == request.query.end() || name->second.empty())
+    return Err(ErrorCode::kInvalidArgument, "missing query parameter 'name'");
+  TRY(ImageService::ValidateName(name->second));
+  // Checked again when the import starts; this spares a long upload that
+  // is bound to fail.
+  auto existing = ctx->services.images->Get(name->second);
+  if (existing)
+    return Err(ErrorCode::kAlreadyExists,
+               "image name or alias '" + name->second + "' is taken");
+  if (existing.error().code() != ErrorCode::kNotFound)
+    return tl::unexpected(existing.error());
+  return Ok();
+}
 
 void RegisterAuthRoutes(Router& router, HandlerContext* ctx) {
   router.Add("POST", "/1.0/auth/login", Bind(ctx, Login));

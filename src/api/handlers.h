@@ -66,5 +66,8 @@ Json NicsJson(HandlerContext* ctx, const Instance& instance);
 void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
 // /1.0/auth (login, logout, session), /1.0/users and POST /1.0/images/upload.
 void RegisterAuthRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/images/upload's query (name valid and free, known parameters),
+// checked before its body is streamed.
+Status CheckUploadRequest(HandlerContext* ctx, const ApiRequest& request);
 
 }  // namespace vireo

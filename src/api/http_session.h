@@ -151,6 +151,10 @@ bool ServeUpload(net::io_context& ioc, Stream& stream,
       Admit(parser.get(), authenticate, env, https, &request);
   std::string path;
   if (!refused) {
+    if (Status st = CheckUploadRequest(env.ctx, request); !st)
+      refused = ErrorResponse(st.error());
+  }
+  if (!refused) {
     path = UploadTempPath(env);
     if (path.empty())
       refused = ErrorResponse(

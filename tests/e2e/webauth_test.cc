@@ -283,6 +283,10 @@ TEST_F(WebAuth, UploadsAnImageAndRefusesOversizedOnes) {
     ++files;
   }
   EXPECT_EQ(files, 1);
+  // Bad queries are refused before the body is read.
+  EXPECT_EQ(Curl("POST", "/1.0/images/upload", up).status, 400);
+  EXPECT_EQ(Curl("POST", "/1.0/images/upload?name=-bad", up).status, 400);
+  EXPECT_EQ(Curl("POST", "/1.0/images/upload?name=x&foo=1", up).status, 400);
   // A second upload under a taken name is refused and cleaned up.
   Reply taken = Curl("POST", "/1.0/images/upload?name=up1", up);
   EXPECT_EQ(taken.status, 409) << taken.body;
