@@ -215,6 +215,16 @@ std::optional<ApiResponse> Admit(const HttpRequest& req,
     if (!allowed) return ErrorResponse(allowed.error());
   }
   request.websocket_upgrade = websocket::is_upgrade(req);
+  // Browsers send cookies with WebSocket handshakes and do not apply CORS to
+  // them: a cookie-authenticated upgrade must come from a page of ours.
+  if (principal.via_cookie && request.websocket_upgrade) {
+    auto origin = req.find(http::field::origin);
+    if (origin != req.end() &&
+        origin->value() != "https://" + std::string(req[http::field::host])) {
+      return ErrorResponse(403, "permission_denied",
+                           "WebSocket from a foreign origin refused");
+    }
+  }
   request.identity = std::move(principal.identity);
   request.role = std::move(principal.role);
   request.session_token = std::move(principal.session_token);

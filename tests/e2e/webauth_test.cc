@@ -177,6 +177,22 @@ TEST_F(WebAuth, NoCredentialsNoCsrfHeaderAndRoles) {
             401);
 }
 
+TEST_F(WebAuth, CookieWebSocketsMustComeFromOurOrigin) {
+  ASSERT_EQ(Login("admin", admin_password_, Jar("a")).status, 200);
+  auto upgrade = [&](const std::string& origin) {
+    auto a = WithCookie(Jar("a"), false);
+    a.insert(a.end(), {"--max-time", "3", "-H", "Connection: Upgrade", "-H",
+                       "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13",
+                       "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                       "-H", "Origin: " + origin});
+    return Curl("GET", "/1.0/events", a).status;
+  };
+  EXPECT_EQ(upgrade("https://evil.example"), 403);
+  EXPECT_EQ(
+      upgrade("https://127.0.0.1:" + std::to_string(daemon_->https_port())),
+      101);
+}
+
 TEST_F(WebAuth, LogoutEndsTheSessionAndSessionsSurviveRestart) {
   ASSERT_EQ(Login("admin", admin_password_, Jar("a")).status, 200);
   ASSERT_EQ(Login("admin", admin_password_, Jar("keep")).status, 200);
