@@ -168,6 +168,24 @@ TEST_F(WebAuth, NoCredentialsNoCsrfHeaderAndRoles) {
   EXPECT_EQ(Curl("GET", "/1.0/users", WithCookie(Jar("b"), false)).status, 403);
 
   // The CLI manages the same users over the local socket.
+  const std::string cli =
+      std::string(VIREO_BIN_DIR) + "/vireo --socket " + daemon_->socket();
+  auto made = RunCommand({"sh", "-c",
+                          "echo carol-password | " + cli +
+                              " user create carol --role admin "
+                              "--password-stdin"});
+  ASSERT_TRUE(made);
+  EXPECT_EQ(made->status.code, 0) << made->err;
+  EXPECT_EQ(Login("carol", "carol-password", Jar("c")).status, 200);
+  auto changed = RunCommand({"sh", "-c",
+                             "echo carol-password-2 | " + cli +
+                                 " user passwd carol --password-stdin"});
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->status.code, 0) << changed->err;
+  // A new password ends the user's sessions.
+  EXPECT_EQ(Curl("GET", "/1.0/instances", WithCookie(Jar("c"), false)).status,
+            401);
+  EXPECT_EQ(Login("carol", "carol-password-2", Jar("c")).status, 200);
   std::string out, err;
   ASSERT_EQ(daemon_->Cli({"user", "list"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("bob"), std::string::npos) << out;
