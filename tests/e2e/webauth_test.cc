@@ -127,6 +127,13 @@ TEST_F(WebAuth, LoginSetsASecureCookieAndWrongPasswordsAre401) {
   EXPECT_NE(cookie.find("; SameSite=Strict"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("; Path=/"), std::string::npos) << cookie;
 
+  // Five failures lock the name out for 30 s, even for the right password.
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(Login("admin", "wrong-password", Jar("bad")).status, 401);
+  Reply locked = Login("admin", admin_password_, Jar("bad"));
+  EXPECT_EQ(locked.status, 429) << locked.body;
+  EXPECT_NE(locked.headers.find("Retry-After:"), std::string::npos);
+
   Reply session = Curl("GET", "/1.0/auth/session", WithCookie(Jar("a"), false));
   ASSERT_EQ(session.status, 200) << session.body;
   EXPECT_EQ(session.json["metadata"]["username"], "admin");
