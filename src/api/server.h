@@ -8,6 +8,7 @@
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
+#include "core/snapshot_service.h"
 #include "core/operations.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
@@ -37,6 +38,7 @@ struct ApiServices {
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
+  SnapshotService* snapshots = nullptr;  // snapshots, copies (issue 5)
 };
 
 class ApiServer {

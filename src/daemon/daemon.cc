@@ -17,6 +17,8 @@
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
+#include "core/snapshot_scheduler.h"
+#include "core/snapshot_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -64,6 +66,9 @@ struct Daemon::Parts {
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<VolumeService> volumes;
   std::unique_ptr<TokenService> tokens;
+  // Snapshots (issue 5): the service, then the scheduler thread using it.
+  std::unique_ptr<SnapshotService> snapshots;
+  std::unique_ptr<SnapshotScheduler> snapshot_scheduler;
   std::unique_ptr<ApiServer> api;
 };
 
@@ -126,6 +131,13 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
       VolumeService::Options{eo.run_as_user});
   parts->tokens = std::make_unique<TokenService>(parts->store.get());
   parts->instances->Recover();
+  parts->snapshots = std::make_unique<SnapshotService>(
+      parts->store.get(), parts->instances.get(), parts->engine.get(),
+      parts->operations.get(), &parts->events);
+  parts->snapshot_scheduler = std::make_unique<SnapshotScheduler>(
+      parts->snapshots.get(), parts->instances.get(),
+      std::chrono::milliseconds(o.snapshot_scheduler_period_ms));
+  parts->snapshot_scheduler->Start();
 
   ApiServerOptions ao;
   ao.unix_socket = o.socket;
@@ -143,6 +155,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.volumes = parts->volumes.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.snapshots = parts->snapshots.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
@@ -159,6 +172,7 @@ Daemon::~Daemon() {
   // Stop taking requests, let running operations finish, then stop reacting
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
+  parts_->snapshot_scheduler.reset();  // may be mid-snapshot: joins it
   parts_->operations.reset();
   parts_->volumes.reset();
   parts_->instances.reset();

@@ -18,6 +18,8 @@ struct DaemonOptions {
   double memory_overcommit = 1.0;
   int stop_timeout_s = 30;
   std::string default_network = "auto";  // "auto" (vireo0) or "none"
+  // How often the snapshot scheduler looks at snapshots.schedule/expiry.
+  int snapshot_scheduler_period_ms = 60000;
 };
 
 // Wires the store, engine, storage, services and API together, and tears
