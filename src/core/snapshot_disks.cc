@@ -137,13 +137,13 @@ Status SnapshotDisks::CreateOffline(const std::vector<SnapshotTarget>& targets,
                                     const std::string& tag) {
   for (size_t i = 0; i < targets.size(); ++i) {
     auto made =
-        RunCommandOk({"qemu-img", "snapshot", "-q", "-f", "qcow2", "-c", tag,
+        RunCommandOk({"qemu-img", "snapshot", "-q", "-c", tag,
                       targets[i].path},
                      kQemuImgTimeout);
     if (!made) {
       // All disks or none: undo the ones already done.
       for (size_t k = 0; k < i; ++k)
-        (void)RunCommandOk({"qemu-img", "snapshot", "-q", "-f", "qcow2", "-d",
+        (void)RunCommandOk({"qemu-img", "snapshot", "-q", "-d",
                             tag, targets[k].path});
       Error e = made.error();
       e.WithContext("snapshot disk " + targets[i].disk);
@@ -156,7 +156,7 @@ Status SnapshotDisks::CreateOffline(const std::vector<SnapshotTarget>& targets,
 Status SnapshotDisks::ApplyOffline(const std::vector<SnapshotTarget>& targets,
                                    const std::string& tag) {
   for (const auto& t : targets)
-    TRY_CTX(RunCommandOk({"qemu-img", "snapshot", "-q", "-f", "qcow2", "-a",
+    TRY_CTX(RunCommandOk({"qemu-img", "snapshot", "-q", "-a",
                           tag, t.path},
                          kQemuImgTimeout),
             "restore disk " + t.disk);
@@ -167,7 +167,7 @@ Status SnapshotDisks::DeleteOffline(const std::vector<SnapshotTarget>& targets,
                                     const std::string& tag) {
   for (const auto& t : targets) {
     auto del = RunCommandOk(
-        {"qemu-img", "snapshot", "-q", "-f", "qcow2", "-d", tag, t.path},
+        {"qemu-img", "snapshot", "-q", "-d", tag, t.path},
         kQemuImgTimeout);
     if (!del) LOG_WARN("delete snapshot {} of {}: {}", tag, t.path,
                        del.error().ToString());

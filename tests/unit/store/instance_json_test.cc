@@ -206,7 +206,7 @@ TEST(InstanceJsonTest, BadDocumentsAreErrorsNotThrows) {
   }
 }
 
-TEST(InstanceJson, OptionsRoundTripAndDefault) {
+TEST(InstanceJsonTest, OptionsRoundTripAndDefault) {
   Instance inst = SampleInstance();
   auto back = InstanceFromJson(ToJson(inst));
   ASSERT_TRUE(back) << back.error().ToString();
@@ -219,7 +219,7 @@ TEST(InstanceJson, OptionsRoundTripAndDefault) {
   EXPECT_TRUE(legacy->config.options.empty());
 }
 
-TEST(InstanceJson, OptionsMustBeStrings) {
+TEST(InstanceJsonTest, OptionsMustBeStrings) {
   Json j = ToJson(SampleInstance());
   j["config"]["options"] = {{"snapshots.expiry", 7}};
   auto bad = InstanceFromJson(j);
