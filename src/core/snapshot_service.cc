@@ -1,6 +1,8 @@
 #include "core/snapshot_service.h"
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 
 #include "common/log.h"
 #include "core/snapshot_disks.h"
@@ -52,6 +54,19 @@ Result<std::vector<SnapshotTarget>> RecordTargets(const Instance& inst,
 }
 
 }  // namespace
+
+// snapshot-save/-load pause and resume the guest; the lifecycle hears STOP
+// and RESUME on its reactor, which waits for the instance lock we held.
+// Wait until it has caught up so callers never see a transient "paused".
+void SnapshotService::AwaitResumeRecorded(const std::string& instance) {
+  auto qemu = engine_->QueryStatus(instance);
+  if (!qemu || *qemu != "running") return;
+  for (int i = 0; i < 100; ++i) {
+    auto inst = instances_->Get(instance);
+    if (!inst || inst->status.state != InstanceState::kPaused) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 Status ValidateSnapshotName(const std::string& name) {
   auto bad = [&](const std::string& why) {
@@ -141,6 +156,7 @@ Result<Operation> SnapshotService::BeginCreate(const std::string& instance,
       memory ? "Creating memory snapshot" : "Creating snapshot",
       Resources(instance), [this, instance, snapshot, memory]() -> Result<Json> {
         ASSIGN_OR_RETURN(SnapshotRecord r, Create(instance, snapshot, memory));
+        if (memory) AwaitResumeRecorded(instance);
         return ToApiJson(r, r.name);
       });
 }
@@ -237,6 +253,7 @@ Result<Json> SnapshotService::Restore(const std::string& instance,
     if (live) TRY(instances_->ApplyStateChange(instance, StateAction::kStart,
                                                false, 0));
   }
+  if (rec.memory) AwaitResumeRecorded(instance);
   events_->Lifecycle("instance-snapshot-restored", instance);
   LOG_INFO("{}: restored snapshot {}", instance, snapshot);
   return ToApiJson(rec, snapshot);

@@ -58,6 +58,7 @@ class SnapshotService {
                      bool memory);
   Result<Json> Restore(const std::string& instance,
                        const std::string& snapshot);
+  void AwaitResumeRecorded(const std::string& instance);
   Result<Json> Copy(const std::string& instance, const std::string& snapshot,
                     const std::string& new_name);
 
