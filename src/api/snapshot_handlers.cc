@@ -142,9 +142,8 @@ Result<Operation> DoCopy(HandlerContext* ctx, const ApiRequest& request) {
 }  // namespace
 
 void RegisterSnapshotRoutes(Router& router, HandlerContext* ctx) {
-  router.Add("PATCH", "/1.0/instances/{name}", [ctx](ApiRequest& r) {
-    return Reply(DoPatch(ctx, r));
-  });
+  router.Add("PATCH", "/1.0/instances/{name}",
+             [ctx](ApiRequest& r) { return Reply(DoPatch(ctx, r)); });
   router.Add("GET", "/1.0/instances/{name}/snapshots",
              [ctx](ApiRequest& r) { return Reply(DoList(ctx, r)); });
   router.Add("POST", "/1.0/instances/{name}/snapshots",

@@ -76,8 +76,7 @@ void AddSnapshot(CLI::App& app, Context& ctx) {
       if (ctx.options.json)
         PrintJson(r);
       else
-        std::cout << "Snapshot " << a->snap << " of " << a->vm
-                  << " created.\n";
+        std::cout << "Snapshot " << a->snap << " of " << a->vm << " created.\n";
       return Ok();
     };
   });
@@ -89,9 +88,9 @@ void AddSnapshot(CLI::App& app, Context& ctx) {
   l->callback([&ctx, la] {
     ctx.action = [&ctx, la]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
-      ASSIGN_OR_RETURN(Json list,
-                       client->Call("GET", InstanceUrl(la->vm) +
-                                               "/snapshots?recursion=1"));
+      ASSIGN_OR_RETURN(
+          Json list,
+          client->Call("GET", InstanceUrl(la->vm) + "/snapshots?recursion=1"));
       if (ctx.options.json) {
         PrintJson(list);
         return Ok();
@@ -115,10 +114,10 @@ void AddSnapshot(CLI::App& app, Context& ctx) {
   r->callback([&ctx, ra] {
     ctx.action = [&ctx, ra]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
-      ASSIGN_OR_RETURN(Json res, client->CallAndWait(
-                                     "POST",
-                                     SnapUrl(ra->vm, ra->snap) + "/restore",
-                                     Json{{"confirm", ra->yes}}, kLong));
+      ASSIGN_OR_RETURN(
+          Json res,
+          client->CallAndWait("POST", SnapUrl(ra->vm, ra->snap) + "/restore",
+                              Json{{"confirm", ra->yes}}, kLong));
       if (ctx.options.json)
         PrintJson(res);
       else
@@ -135,8 +134,8 @@ void AddSnapshot(CLI::App& app, Context& ctx) {
   d->callback([&ctx, da] {
     ctx.action = [&ctx, da]() -> Status {
       ASSIGN_OR_RETURN(ApiClient * client, ctx.Client());
-      TRY(client->CallAndWait("DELETE", SnapUrl(da->vm, da->snap),
-                              std::nullopt, kLong));
+      TRY(client->CallAndWait("DELETE", SnapUrl(da->vm, da->snap), std::nullopt,
+                              kLong));
       if (!ctx.options.json)
         std::cout << "Snapshot " << da->snap << " deleted.\n";
       return Ok();
@@ -160,9 +159,9 @@ void AddCopy(CLI::App& app, Context& ctx) {
       }
       Json body = {{"name", a->snap}};
       if (!snap.empty()) body["snapshot"] = snap;
-      ASSIGN_OR_RETURN(Json r, client->CallAndWait(
-                                   "POST", InstanceUrl(vm) + "/copy", body,
-                                   kLong));
+      ASSIGN_OR_RETURN(
+          Json r,
+          client->CallAndWait("POST", InstanceUrl(vm) + "/copy", body, kLong));
       if (ctx.options.json)
         PrintJson(r);
       else
@@ -235,8 +234,7 @@ void AddConfig(CLI::App& app, Context& ctx) {
       if (options.is_object())
         for (auto it = options.begin(); it != options.end(); ++it)
           std::cout << it.key() << "="
-                    << (it->is_string() ? it->get<std::string>() : "")
-                    << "\n";
+                    << (it->is_string() ? it->get<std::string>() : "") << "\n";
       return Ok();
     };
   });

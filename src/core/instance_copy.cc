@@ -34,9 +34,8 @@ Result<std::string> CopyStateFile(const std::string& from,
   std::filesystem::create_directories(to_dir, ec);
   std::string to =
       to_dir + "/" + std::filesystem::path(from).filename().string();
-  std::filesystem::copy_file(from, to,
-                             std::filesystem::copy_options::overwrite_existing,
-                             ec);
+  std::filesystem::copy_file(
+      from, to, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) return Err(ErrorCode::kIo, "copy " + from + ": " + ec.message());
   return to;
 }
@@ -102,8 +101,9 @@ Result<Json> SnapshotService::Copy(const std::string& instance,
     } else {
       st = SnapshotDisks::DeleteOffline(*targets, temp_tag);
     }
-    if (!st) LOG_WARN("{}: dropping {}: {}", instance, temp_tag,
-                      st.error().ToString());
+    if (!st)
+      LOG_WARN("{}: dropping {}: {}", instance, temp_tag,
+               st.error().ToString());
   };
 
   Instance n;
@@ -133,8 +133,8 @@ Result<Json> SnapshotService::Copy(const std::string& instance,
     if (d.media == "disk" && !d.readonly) {
       auto path = pool->CreateVolume(n.id, d.name, d.size_bytes);
       if (!path) return fail(path.error());
-      std::vector<std::string> argv = {"qemu-img", "convert", "-q", "-U",
-                                       "-f",       "qcow2"};
+      std::vector<std::string> argv = {"qemu-img", "convert", "-q",
+                                       "-U",       "-f",      "qcow2"};
       if (!source_tag.empty())
         argv.insert(argv.end(), {"-l", "snapshot.name=" + source_tag});
       argv.insert(argv.end(), {"-O", "qcow2", d.path, *path});

@@ -3,7 +3,6 @@
 #include <charconv>
 #include <functional>
 
-
 namespace vireo {
 
 namespace {
@@ -92,12 +91,23 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
   if (!ParsePositive(text.substr(0, text.size() - 1), &n)) return bad();
   int64_t unit = 0;
   switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    case 'w': unit = 7 * 86400; break;
-    default: return bad();
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      return bad();
   }
   // Ten years is far past any sensible retention and keeps us from overflow.
   if (n > 10 * 366 * 86400 / unit) return bad();
@@ -132,9 +142,8 @@ Status ValidateInstanceOption(const std::string& key,
     auto st = s.check(value);
     if (!st)
       return Err(ErrorCode::kInvalidArgument,
-                 "option " + key + ": invalid value '" + value +
-                     "': " + st.error().message() + " (expected " + s.syntax +
-                     ")");
+                 "option " + key + ": invalid value '" + value + "': " +
+                     st.error().message() + " (expected " + s.syntax + ")");
     return Ok();
   }
   return Err(ErrorCode::kInvalidArgument,
@@ -149,9 +158,9 @@ Status ApplyOptionsPatch(const std::map<std::string, std::string>& patch,
       bool known = false;
       for (const auto& s : Registry()) known = known || k == s.key;
       if (!known)
-        return Err(ErrorCode::kInvalidArgument,
-                   "unknown option '" + k + "' (valid keys: " + KeyList() +
-                       ")");
+        return Err(
+            ErrorCode::kInvalidArgument,
+            "unknown option '" + k + "' (valid keys: " + KeyList() + ")");
       continue;
     }
     TRY(ValidateInstanceOption(k, v));

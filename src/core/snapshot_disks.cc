@@ -46,8 +46,9 @@ Result<std::vector<SnapshotTarget>> SnapshotDisks::Targets(
 }
 
 Status SnapshotDisks::ResolveNodes(std::vector<SnapshotTarget>* targets) {
-  ASSIGN_OR_RETURN(Json nodes, engine_->Qmp(instance_, "query-named-block-nodes",
-                                            {{"flat", true}}));
+  ASSIGN_OR_RETURN(
+      Json nodes,
+      engine_->Qmp(instance_, "query-named-block-nodes", {{"flat", true}}));
   for (auto& t : *targets) {
     for (const Json& n : nodes) {
       if (n.value("drv", "") == "qcow2" && n.value("file", "") == t.path) {
@@ -91,7 +92,8 @@ Status SnapshotDisks::RunJob(const std::string& command, Json arguments) {
     if (mine->value("status", "") == "concluded") {
       std::string error = mine->value("error", "");
       (void)engine_->Qmp(instance_, "job-dismiss", {{"id", job}});
-      if (!error.empty()) return Err(ErrorCode::kInternal, command + ": " + error);
+      if (!error.empty())
+        return Err(ErrorCode::kInternal, command + ": " + error);
       return Ok();
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -137,14 +139,13 @@ Status SnapshotDisks::CreateOffline(const std::vector<SnapshotTarget>& targets,
                                     const std::string& tag) {
   for (size_t i = 0; i < targets.size(); ++i) {
     auto made =
-        RunCommandOk({"qemu-img", "snapshot", "-q", "-c", tag,
-                      targets[i].path},
+        RunCommandOk({"qemu-img", "snapshot", "-q", "-c", tag, targets[i].path},
                      kQemuImgTimeout);
     if (!made) {
       // All disks or none: undo the ones already done.
       for (size_t k = 0; k < i; ++k)
-        (void)RunCommandOk({"qemu-img", "snapshot", "-q", "-d",
-                            tag, targets[k].path});
+        (void)RunCommandOk(
+            {"qemu-img", "snapshot", "-q", "-d", tag, targets[k].path});
       Error e = made.error();
       e.WithContext("snapshot disk " + targets[i].disk);
       return tl::unexpected(e);
@@ -156,8 +157,7 @@ Status SnapshotDisks::CreateOffline(const std::vector<SnapshotTarget>& targets,
 Status SnapshotDisks::ApplyOffline(const std::vector<SnapshotTarget>& targets,
                                    const std::string& tag) {
   for (const auto& t : targets)
-    TRY_CTX(RunCommandOk({"qemu-img", "snapshot", "-q", "-a",
-                          tag, t.path},
+    TRY_CTX(RunCommandOk({"qemu-img", "snapshot", "-q", "-a", tag, t.path},
                          kQemuImgTimeout),
             "restore disk " + t.disk);
   return Ok();
@@ -166,11 +166,11 @@ Status SnapshotDisks::ApplyOffline(const std::vector<SnapshotTarget>& targets,
 Status SnapshotDisks::DeleteOffline(const std::vector<SnapshotTarget>& targets,
                                     const std::string& tag) {
   for (const auto& t : targets) {
-    auto del = RunCommandOk(
-        {"qemu-img", "snapshot", "-q", "-d", tag, t.path},
-        kQemuImgTimeout);
-    if (!del) LOG_WARN("delete snapshot {} of {}: {}", tag, t.path,
-                       del.error().ToString());
+    auto del = RunCommandOk({"qemu-img", "snapshot", "-q", "-d", tag, t.path},
+                            kQemuImgTimeout);
+    if (!del)
+      LOG_WARN("delete snapshot {} of {}: {}", tag, t.path,
+               del.error().ToString());
   }
   return Ok();
 }

@@ -12,9 +12,9 @@ namespace vireo {
 
 // What one qcow2 internal snapshot holds on one disk.
 struct SnapshotDisk {
-  std::string disk;             // DiskConfig::name
-  uint64_t virtual_size = 0;    // the disk's size when taken
-  uint64_t vm_state_size = 0;   // RAM+device state (first disk, --memory)
+  std::string disk;            // DiskConfig::name
+  uint64_t virtual_size = 0;   // the disk's size when taken
+  uint64_t vm_state_size = 0;  // RAM+device state (first disk, --memory)
 };
 
 // Metadata of an instance snapshot. The data itself lives inside the qcow2
@@ -35,8 +35,8 @@ Result<SnapshotRecord> SnapshotRecordFromJson(const Json& j);
 
 // Re-parents the children of `removed` onto its parent, so the tree stays
 // connected after a delete. Returns the records that changed.
-std::vector<SnapshotRecord> ReparentChildren(
-    std::vector<SnapshotRecord>& all, const SnapshotRecord& removed);
+std::vector<SnapshotRecord> ReparentChildren(std::vector<SnapshotRecord>& all,
+                                             const SnapshotRecord& removed);
 
 // Store access. The "current" pointer lives in kind "snapshot-head", key
 // <instance-id>: {"current": name}.

@@ -9,9 +9,7 @@ namespace vireo {
 
 namespace {
 constexpr std::string_view kAutoPrefix = "auto-";
-bool IsAuto(const std::string& name) {
-  return name.rfind(kAutoPrefix, 0) == 0;
-}
+bool IsAuto(const std::string& name) { return name.rfind(kAutoPrefix, 0) == 0; }
 }  // namespace
 
 SnapshotScheduler::SnapshotScheduler(SnapshotService* snapshots,
@@ -28,7 +26,9 @@ SnapshotScheduler::~SnapshotScheduler() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SnapshotScheduler::Start() { thread_ = std::thread([this] { Loop(); }); }
+void SnapshotScheduler::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 std::string SnapshotScheduler::AutoName(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);

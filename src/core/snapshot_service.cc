@@ -29,8 +29,8 @@ Status CheckSettled(const Instance& inst) {
   InstanceState s = inst.status.state;
   if (s == InstanceState::kStarting || s == InstanceState::kStopping)
     return Err(ErrorCode::kFailedPrecondition,
-               "instance '" + inst.name() + "' is " +
-                   std::string(ToString(s)) + "; try again when it settles");
+               "instance '" + inst.name() + "' is " + std::string(ToString(s)) +
+                   "; try again when it settles");
   return Ok();
 }
 
@@ -49,7 +49,8 @@ Result<std::vector<SnapshotTarget>> RecordTargets(const Instance& inst,
     out.push_back({found->name, found->path, ""});
   }
   if (out.empty())
-    return Err(ErrorCode::kInternal, "snapshot '" + rec.name + "' has no disks");
+    return Err(ErrorCode::kInternal,
+               "snapshot '" + rec.name + "' has no disks");
   return out;
 }
 
@@ -78,8 +79,8 @@ Status ValidateSnapshotName(const std::string& name) {
   if (!std::isalnum(static_cast<unsigned char>(name[0])))
     return bad("must start with a letter or digit");
   for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-          c == '_' || c == '.'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+          c == '.'))
       return bad("only letters, digits, '-', '_' and '.' are allowed");
   return Ok();
 }
@@ -119,9 +120,9 @@ Result<SnapshotRecord> SnapshotService::Get(const std::string& instance,
   auto doc = store_->GetObject(kKind, SnapshotKey(inst.id, snapshot));
   if (!doc) {
     if (doc.error().code() == ErrorCode::kNotFound)
-      return Err(ErrorCode::kNotFound, "instance '" + instance +
-                                           "' has no snapshot '" + snapshot +
-                                           "'");
+      return Err(
+          ErrorCode::kNotFound,
+          "instance '" + instance + "' has no snapshot '" + snapshot + "'");
     return tl::unexpected(doc.error());
   }
   return SnapshotRecordFromJson(*doc);
@@ -152,13 +153,14 @@ Result<Operation> SnapshotService::BeginCreate(const std::string& instance,
                                                bool memory) {
   ASSIGN_OR_RETURN(Instance inst, instances_->Get(instance));
   TRY(CheckCreate(inst, snapshot, memory));
-  return ops_->Start(
-      memory ? "Creating memory snapshot" : "Creating snapshot",
-      Resources(instance), [this, instance, snapshot, memory]() -> Result<Json> {
-        ASSIGN_OR_RETURN(SnapshotRecord r, Create(instance, snapshot, memory));
-        if (memory) AwaitResumeRecorded(instance);
-        return ToApiJson(r, r.name);
-      });
+  return ops_->Start(memory ? "Creating memory snapshot" : "Creating snapshot",
+                     Resources(instance),
+                     [this, instance, snapshot, memory]() -> Result<Json> {
+                       ASSIGN_OR_RETURN(SnapshotRecord r,
+                                        Create(instance, snapshot, memory));
+                       if (memory) AwaitResumeRecorded(instance);
+                       return ToApiJson(r, r.name);
+                     });
 }
 
 Result<SnapshotRecord> SnapshotService::Create(const std::string& instance,
@@ -193,7 +195,9 @@ Result<SnapshotRecord> SnapshotService::Create(const std::string& instance,
   TRY(SetCurrentSnapshot(store_, inst.id, snapshot));
   events_->Lifecycle("instance-snapshot-created", instance);
   LOG_INFO("{}: snapshot {} created ({})", instance, snapshot,
-           memory ? "memory" : live ? "disk, live" : "disk, offline");
+           memory ? "memory"
+           : live ? "disk, live"
+                  : "disk, offline");
   return r;
 }
 
@@ -210,10 +214,9 @@ Result<Operation> SnapshotService::BeginRestore(const std::string& instance,
                    "state of '" + instance + "': everything written since " +
                    "(and a running VM's memory) is lost; confirm with " +
                    "{\"confirm\":true} (CLI: --yes)");
-  return ops_->Start("Restoring snapshot", Resources(instance),
-                     [this, instance, snapshot] {
-                       return Restore(instance, snapshot);
-                     });
+  return ops_->Start(
+      "Restoring snapshot", Resources(instance),
+      [this, instance, snapshot] { return Restore(instance, snapshot); });
 }
 
 Result<Json> SnapshotService::Restore(const std::string& instance,
@@ -226,8 +229,9 @@ Result<Json> SnapshotService::Restore(const std::string& instance,
   if (rec.memory) {
     // The VM state only loads into a VM of the same config: start it first
     // when stopped; snapshot-load then replaces RAM, devices and disks.
-    if (!live) TRY(instances_->ApplyStateChange(instance, StateAction::kStart,
-                                                false, 0));
+    if (!live)
+      TRY(instances_->ApplyStateChange(instance, StateAction::kStart, false,
+                                       0));
     auto guard = instances_->LockInstance(instance);
     ASSIGN_OR_RETURN(inst, instances_->Get(instance));
     ASSIGN_OR_RETURN(auto targets, RecordTargets(inst, rec));
@@ -238,8 +242,8 @@ Result<Json> SnapshotService::Restore(const std::string& instance,
     // A disk-only snapshot has no RAM to go with it: a running guest would
     // see its disks change underneath it, so it is stopped (forcefully: its
     // state is being discarded anyway), restored offline and started again.
-    if (live) TRY(instances_->ApplyStateChange(instance, StateAction::kStop,
-                                               true, 0));
+    if (live)
+      TRY(instances_->ApplyStateChange(instance, StateAction::kStop, true, 0));
     {
       auto guard = instances_->LockInstance(instance);
       ASSIGN_OR_RETURN(inst, instances_->Get(instance));
@@ -250,8 +254,9 @@ Result<Json> SnapshotService::Restore(const std::string& instance,
       TRY(SnapshotDisks::ApplyOffline(targets, snapshot));
       TRY(SetCurrentSnapshot(store_, inst.id, snapshot));
     }
-    if (live) TRY(instances_->ApplyStateChange(instance, StateAction::kStart,
-                                               false, 0));
+    if (live)
+      TRY(instances_->ApplyStateChange(instance, StateAction::kStart, false,
+                                       0));
   }
   if (rec.memory) AwaitResumeRecorded(instance);
   events_->Lifecycle("instance-snapshot-restored", instance);

@@ -52,8 +52,8 @@ std::string WriteRandom(ApiClient& c, const std::string& vm) {
 }
 
 std::string ReadHash(ApiClient& c, const std::string& vm) {
-  std::string out = InGuest(
-      c, vm, "dd if=/dev/vda bs=64k count=16 2>/dev/null | md5sum");
+  std::string out =
+      InGuest(c, vm, "dd if=/dev/vda bs=64k count=16 2>/dev/null | md5sum");
   return Md5(out);
 }
 
@@ -96,8 +96,7 @@ Result<Json> Restore(ApiClient& c, const std::string& vm,
 std::map<std::string, std::string> Tree(ApiClient& c, const std::string& vm,
                                         std::string* current = nullptr) {
   std::map<std::string, std::string> out;
-  auto list =
-      c.Call("GET", "/1.0/instances/" + vm + "/snapshots?recursion=1");
+  auto list = c.Call("GET", "/1.0/instances/" + vm + "/snapshots?recursion=1");
   EXPECT_TRUE(list) << list.error().ToString();
   if (!list) return out;
   for (const Json& s : *list) {
@@ -153,8 +152,7 @@ TEST(Snapshots, DiskDataTreeStoppedCopyAndRefusals) {
   ASSERT_TRUE(WaitShell(*c, "snap1"));
   EXPECT_EQ(ReadHash(*c, "snap1"), h1);
   std::string h3 = WriteRandom(*c, "snap1");
-  ASSERT_EQ(d.Cli({"snapshot", "create", "snap1", "s3"}, &out, &err), 0)
-      << err;
+  ASSERT_EQ(d.Cli({"snapshot", "create", "snap1", "s3"}, &out, &err), 0) << err;
   std::string current;
   auto tree = Tree(*c, "snap1", &current);
   EXPECT_EQ(tree, (std::map<std::string, std::string>{
@@ -165,11 +163,9 @@ TEST(Snapshots, DiskDataTreeStoppedCopyAndRefusals) {
   EXPECT_NE(out.find("  * s3"), std::string::npos) << out;
 
   // Deleting the root keeps its children, re-parented.
-  ASSERT_EQ(d.Cli({"snapshot", "delete", "snap1", "s1"}, &out, &err), 0)
-      << err;
+  ASSERT_EQ(d.Cli({"snapshot", "delete", "snap1", "s1"}, &out, &err), 0) << err;
   tree = Tree(*c, "snap1");
-  EXPECT_EQ(tree, (std::map<std::string, std::string>{{"s2", ""},
-                                                      {"s3", ""}}));
+  EXPECT_EQ(tree, (std::map<std::string, std::string>{{"s2", ""}, {"s3", ""}}));
   ASSERT_TRUE(Restore(*c, "snap1", "s2"));
   ASSERT_TRUE(WaitShell(*c, "snap1"));
   EXPECT_EQ(ReadHash(*c, "snap1"), h2);
@@ -200,7 +196,8 @@ TEST(Snapshots, DiskDataTreeStoppedCopyAndRefusals) {
   Json clone = GetInstance(*c, "clone");
   Json orig = GetInstance(*c, "snap1");
   EXPECT_NE(clone["id"], orig["id"]);
-  EXPECT_NE(clone["config"]["nics"][0]["mac"], orig["config"]["nics"][0]["mac"]);
+  EXPECT_NE(clone["config"]["nics"][0]["mac"],
+            orig["config"]["nics"][0]["mac"]);
   EXPECT_NE(clone["config"]["disks"][0]["path"],
             orig["config"]["disks"][0]["path"]);
   ASSERT_TRUE(State(*c, "clone", "start"));
@@ -304,18 +301,17 @@ TEST(Snapshots, OptionsAndScheduler) {
   EXPECT_NE(bad.error().message().find("snapshots.schedule"),
             std::string::npos);
   std::string out, err;
-  EXPECT_NE(d.Cli({"config", "set", "sched", "snapshots.expiry=soon"}, &out,
-                  &err),
-            0);
+  EXPECT_NE(
+      d.Cli({"config", "set", "sched", "snapshots.expiry=soon"}, &out, &err),
+      0);
   EXPECT_TRUE(GetInstance(*c, "sched")["options"].empty());
   ASSERT_EQ(d.Cli({"config", "set", "sched", "backups.keep-last=3",
                    "snapshots.schedule=every 2s", "snapshots.expiry=7s"},
                   &out, &err),
             0)
       << err;
-  ASSERT_EQ(d.Cli({"config", "unset", "sched", "backups.keep-last"}, &out,
-                  &err),
-            0)
+  ASSERT_EQ(
+      d.Cli({"config", "unset", "sched", "backups.keep-last"}, &out, &err), 0)
       << err;
   ASSERT_EQ(d.Cli({"config", "show", "sched"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("snapshots.schedule=every 2s"), std::string::npos) << out;

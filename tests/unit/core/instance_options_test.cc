@@ -14,9 +14,9 @@ TEST(InstanceOptions, Schedules) {
   EXPECT_EQ(ParseSchedule("every 30m")->interval, seconds(1800));
   EXPECT_EQ(ParseSchedule("every 2s")->interval, seconds(2));
   EXPECT_EQ(ParseSchedule("every 3d")->interval, seconds(3 * 86400));
-  for (const char* bad : {"", "@monthly", "every", "every 0m", "every 5",
-                          "every -1h", "every 1w", "every 1.5h", "0 * * * *",
-                          "every  5m", "every 5m ", "EVERY 5m"}) {
+  for (const char* bad :
+       {"", "@monthly", "every", "every 0m", "every 5", "every -1h", "every 1w",
+        "every 1.5h", "0 * * * *", "every  5m", "every 5m ", "EVERY 5m"}) {
     EXPECT_FALSE(ParseSchedule(bad)) << bad;
   }
 }
@@ -56,8 +56,9 @@ TEST(InstanceOptions, PatchIsAllOrNothing) {
   std::map<std::string, std::string> opts = {{"snapshots.expiry", "7d"}};
   ASSERT_TRUE(ApplyOptionsPatch(
       {{"snapshots.schedule", "@daily"}, {"snapshots.expiry", ""}}, &opts));
-  EXPECT_EQ(opts, (std::map<std::string, std::string>{
-                      {"snapshots.schedule", "@daily"}}));
+  EXPECT_EQ(
+      opts,
+      (std::map<std::string, std::string>{{"snapshots.schedule", "@daily"}}));
   auto bad = ApplyOptionsPatch(
       {{"snapshots.schedule", ""}, {"backups.keep-last", "-1"}}, &opts);
   EXPECT_FALSE(bad);
