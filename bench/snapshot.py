@@ -42,6 +42,10 @@ OUT = ENV.get("BENCH_OUT", os.path.join(ROOT, "bench", "results", "backup.json")
 SKIP = set(filter(None, ENV.get("BENCH_SKIP", "").split(",")))
 TEMPLATE = os.path.join(ROOT, "bench", "libvirt-domain.xml.in")
 UP = b"VIREO-GUEST-UP"
+NOTES = ("Both sides are QEMU internal snapshots in the qcow2 disk (Vireo: QMP jobs "
+         "snapshot-save/snapshot-load; libvirt: savevm/loadvm). The idle guest-kit guest "
+         "touches ~100 MB of its RAM, so vm_state_size is far below the RAM size; times "
+         "grow with touched RAM. Timed from request to completed operation/virsh exit.")
 DISK_MIB = 64
 
 
@@ -176,7 +180,8 @@ def main():
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "what": "memory snapshot create + restore of a running VM (qcow2 internal), "
                       f"{MEMORY_MIB} MiB RAM, TCG, guest kit",
-              "runs": RUNS, "memory_mib": MEMORY_MIB, "unavailable": {}}
+              "runs": RUNS, "memory_mib": MEMORY_MIB, "unavailable": {},
+              "notes": NOTES}
     workdir = tempfile.mkdtemp(prefix="vireo-snapbench-")
     os.chmod(workdir, 0o755)
     sides = {}
