@@ -1,4 +1,5 @@
 #include "core/snapshot_records.h"
+#include "core/snapshot_scheduler.h"
 
 #include <gtest/gtest.h>
 
@@ -65,6 +66,11 @@ TEST(SnapshotTree, RecordJsonRoundTrip) {
   EXPECT_EQ(back->disks[0].vm_state_size, 123456u);
   EXPECT_FALSE(SnapshotRecordFromJson(Json{{"name", 3}}));
   EXPECT_EQ(SnapshotKey("abc", "s1"), "abc/s1");
+}
+
+TEST(SnapshotScheduler, AutoNamesAreUtcTimestamps) {
+  EXPECT_EQ(SnapshotScheduler::AutoName(0), "auto-19700101T000000Z");
+  EXPECT_EQ(SnapshotScheduler::AutoName(1796490000), "auto-20261205T170000Z");
 }
 
 }  // namespace
