@@ -69,5 +69,7 @@ void RegisterAuthRoutes(Router& router, HandlerContext* ctx);
 // POST /1.0/images/upload's query (name valid and free, known parameters),
 // checked before its body is streamed.
 Status CheckUploadRequest(HandlerContext* ctx, const ApiRequest& request);
+// PATCH /1.0/instances/{name} (options), snapshots, copy.
+void RegisterSnapshotRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

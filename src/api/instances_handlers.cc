@@ -21,6 +21,7 @@ Json InstanceJson(HandlerContext* ctx, const Instance& instance) {
   j["state"] = std::string(ToString(instance.status.state));
   j["cpus"] = instance.config.cpus;
   j["memory"] = instance.config.memory_bytes;
+  j["options"] = instance.config.options;
   return j;
 }
 

@@ -10,6 +10,7 @@
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
+#include "core/snapshot_service.h"
 #include "core/operations.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
@@ -46,6 +47,7 @@ struct ApiServices {
   std::string accelerator_reason;
   UserService* users = nullptr;        // null: /1.0/users answers 503
   SessionService* sessions = nullptr;  // null: no cookie logins
+  SnapshotService* snapshots = nullptr;  // snapshots, copies (issue 5)
 };
 
 class ApiServer {

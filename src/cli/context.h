@@ -63,6 +63,8 @@ Status AddNetworksToRequest(const std::vector<std::string>& specs,
 std::string InstanceAddresses(const Json& instance);
 void AddStorageCommands(CLI::App& app, Context& ctx);  // storage, volume
 void AddUserCommands(CLI::App& app, Context& ctx);     // web UI users
+// snapshot ..., copy, config set|unset|show (issue 5)
+void AddSnapshotCommands(CLI::App& app, Context& ctx);
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);

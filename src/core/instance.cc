@@ -139,6 +139,29 @@ Result<NicConfig> NicFromJson(const Json& j) {
   return n;
 }
 
+// Values are not checked against the option registry here: a stored document
+// written by a newer vireo must still load.
+Status ReadStringMap(const Json& j, const char* key,
+                     std::map<std::string, std::string>* out) {
+  Status status;
+  const Json* f = Field(j, key, false, &status);
+  if (!f) return status;
+  if (!f->is_object()) {
+    return Err(ErrorCode::kInvalidArgument, std::string("field '") + key +
+                                                "' must be an object, got " +
+                                                f->type_name());
+  }
+  out->clear();
+  for (auto it = f->begin(); it != f->end(); ++it) {
+    if (!it->is_string())
+      return Err(ErrorCode::kInvalidArgument,
+                 std::string("field '") + key + "." + it.key() +
+                     "' must be a string, got " + it->type_name());
+    (*out)[it.key()] = it->get<std::string>();
+  }
+  return Ok();
+}
+
 template <typename T, typename F>
 Status ReadArray(const Json& j, const char* key, std::vector<T>* out, F parse) {
   Status status;
@@ -179,6 +202,7 @@ Result<InstanceConfig> ConfigFromJsonUnsafe(const Json& j) {
   TRY(ReadString(j, "firmware", &c.firmware));
   TRY(ReadString(j, "os_type", &c.os_type));
   TRY(ReadString(j, "uefi_vars", &c.uefi_vars));
+  TRY(ReadStringMap(j, "options", &c.options));
   return c;
 }
 
@@ -317,7 +341,8 @@ Json ToJson(const InstanceConfig& config) {
               {"restart_policy", ToString(config.restart_policy)},
               {"firmware", config.firmware},
               {"os_type", config.os_type},
-              {"uefi_vars", config.uefi_vars}};
+              {"uefi_vars", config.uefi_vars},
+              {"options", Json(config.options)}};
 }
 
 Json ToJson(const InstanceStatus& status) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,9 @@ struct InstanceConfig {
   std::string firmware = "bios";  // "bios" (SeaBIOS) or "uefi" (OVMF)
   std::string os_type = "linux";  // "linux", "windows" or "other"
   std::string uefi_vars;          // per-VM OVMF variable store (uefi only)
+  // Validated key → value settings (core/instance_options.h), e.g.
+  // "snapshots.schedule": "@daily". Absent key: feature off / default.
+  std::map<std::string, std::string> options;
 };
 
 // What the system observed. Only the instance service changes it.

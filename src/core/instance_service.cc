@@ -6,9 +6,11 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "core/install_media.h"
+#include "core/instance_options.h"
 #include "core/instance_lifecycle.h"
 #include "core/launch_disks.h"
 #include "core/network_attacher.h"
+#include "core/snapshot_records.h"
 #include "core/validation.h"
 
 namespace vireo {
@@ -184,6 +186,10 @@ class InstanceService::Impl {
     }
     RemoveStateDir(inst.id);
     TRY(store_->DeleteInstance(name));
+    // The disks held the snapshots; their records go with them.
+    if (auto st = DeleteSnapshotRecords(store_, inst.id); !st)
+      LOG_WARN("{}: deleting snapshot records: {}", name,
+               st.error().ToString());
     std::error_code ec;
     std::filesystem::remove_all(engine_->PathsFor(inst).dir, ec);
     events_->Lifecycle("instance-deleted", name);
@@ -310,5 +316,30 @@ std::unique_lock<std::mutex> InstanceService::LockInstance(
     const std::string& name) {
   return impl_->lifecycle_.Lock(name);
 }
+
+Result<Json> InstanceService::ApplyStateChange(const std::string& name,
+                                              StateAction action, bool force,
+                                              int timeout_s) {
+  return impl_->lifecycle_.Apply(name, action, force, timeout_s);
+}
+
+Result<Instance> InstanceService::PatchOptions(
+    const std::string& name, const std::map<std::string, std::string>& patch) {
+  TRY(ValidateInstanceName(name));
+  auto guard = impl_->lifecycle_.Lock(name);
+  ASSIGN_OR_RETURN(Instance inst, impl_->store_->GetInstance(name));
+  TRY(ApplyOptionsPatch(patch, &inst.config.options));
+  TRY(impl_->store_->UpdateInstance(inst));
+  impl_->events_->Lifecycle("instance-updated", name);
+  return inst;
+}
+
+Status InstanceService::AddInstance(const Instance& instance) {
+  TRY(impl_->store_->CreateInstance(instance));
+  impl_->events_->Lifecycle("instance-created", instance.name());
+  return Ok();
+}
+
+VolumePool* InstanceService::DefaultPool() { return impl_->pool_; }
 
 }  // namespace vireo

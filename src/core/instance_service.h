@@ -120,6 +120,23 @@ class InstanceService {
   [[nodiscard]] std::unique_lock<std::mutex> LockInstance(
       const std::string& name);
 
+  // --- issue 5 (snapshots/backups) additions ---
+  // Performs a state change now, on the calling thread (for services whose
+  // own operation needs the VM stopped/started). Takes the instance lock:
+  // callers must not hold it.
+  [[nodiscard]] Result<Json> ApplyStateChange(const std::string& name,
+                                              StateAction action, bool force,
+                                              int timeout_s);
+  // Validates and applies an options patch ("" unsets a key); returns the
+  // updated instance. Nothing changes on error.
+  [[nodiscard]] Result<Instance> PatchOptions(
+      const std::string& name, const std::map<std::string, std::string>& patch);
+  // Stores a fully built instance (disks already made), e.g. a copy.
+  // kAlreadyExists if the name is taken.
+  [[nodiscard]] Status AddInstance(const Instance& instance);
+  // The default pool (instance disks are created there).
+  [[nodiscard]] VolumePool* DefaultPool();
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

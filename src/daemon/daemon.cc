@@ -20,6 +20,8 @@
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
+#include "core/snapshot_scheduler.h"
+#include "core/snapshot_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -98,6 +100,9 @@ struct Daemon::Parts {
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<UserService> users;
   std::unique_ptr<SessionService> sessions;
+  // Snapshots (issue 5): the service, then the scheduler thread using it.
+  std::unique_ptr<SnapshotService> snapshots;
+  std::unique_ptr<SnapshotScheduler> snapshot_scheduler;
   std::unique_ptr<ApiServer> api;
 };
 
@@ -165,6 +170,13 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   TRY(EnsureFirstAdmin(*parts->users));
   parts->sessions->Purge();
   parts->instances->Recover();
+  parts->snapshots = std::make_unique<SnapshotService>(
+      parts->store.get(), parts->instances.get(), parts->engine.get(),
+      parts->operations.get(), &parts->events);
+  parts->snapshot_scheduler = std::make_unique<SnapshotScheduler>(
+      parts->snapshots.get(), parts->instances.get(),
+      std::chrono::milliseconds(o.snapshot_scheduler_period_ms));
+  parts->snapshot_scheduler->Start();
 
   ApiServerOptions ao;
   ao.unix_socket = o.socket;
@@ -190,6 +202,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.accelerator_reason = parts->engine->AcceleratorReason();
   services.users = parts->users.get();
   services.sessions = parts->sessions.get();
+  services.snapshots = parts->snapshots.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
@@ -206,6 +219,7 @@ Daemon::~Daemon() {
   // Stop taking requests, let running operations finish, then stop reacting
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
+  parts_->snapshot_scheduler.reset();  // may be mid-snapshot: joins it
   parts_->operations.reset();
   parts_->volumes.reset();
   parts_->instances.reset();

@@ -21,6 +21,8 @@ struct DaemonOptions {
   // Web UI and web authentication (docs/auth.md).
   std::string web_root;  // "" = next to the binary (StaticFiles::DefaultRoot)
   uint64_t max_upload_bytes = uint64_t{64} << 30;
+  // How often the snapshot scheduler looks at snapshots.schedule/expiry.
+  int snapshot_scheduler_period_ms = 60000;
 };
 
 // `vireod --init-admin`: sets the password of user "admin" (creating it as

@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
                  "none: new VMs get user-mode NICs")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "none"}));
+  // Snapshot scheduler poll period; hidden (empty group), for tests.
+  app.add_option("--snapshot-scheduler-period-ms",
+                 o.snapshot_scheduler_period_ms)
+      ->group("")
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str();
   // Web UI and web authentication (docs/auth.md).

@@ -20,6 +20,8 @@ Instance SampleInstance() {
       {"disk1", "/pool/0123/disk1.qcow2", 1ull << 30, ""}};
   inst.config.nics = {{"eth0", "user", "52:54:00:12:34:56"}};
   inst.config.restart_policy = RestartPolicy::kOnFailure;
+  inst.config.options = {{"snapshots.schedule", "@daily"},
+                         {"snapshots.expiry", "7d"}};
   inst.status.state = InstanceState::kRunning;
   inst.status.pid = 4242;
   inst.status.last_error = "previous crash";
@@ -35,6 +37,7 @@ void ExpectSame(const Instance& a, const Instance& b) {
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.config.name, b.config.name);
   EXPECT_EQ(a.config.memory_bytes, b.config.memory_bytes);
+  EXPECT_EQ(a.config.options, b.config.options);
   ASSERT_EQ(a.config.disks.size(), b.config.disks.size());
   for (size_t i = 0; i < a.config.disks.size(); ++i) {
     EXPECT_EQ(a.config.disks[i].path, b.config.disks[i].path);
@@ -201,6 +204,29 @@ TEST(InstanceJsonTest, BadDocumentsAreErrorsNotThrows) {
     EXPECT_NE(r.error().message().find(c.mentions), std::string::npos)
         << c.label << ": " << r.error().message();
   }
+}
+
+TEST(InstanceJsonTest, OptionsRoundTripAndDefault) {
+  Instance inst = SampleInstance();
+  auto back = InstanceFromJson(ToJson(inst));
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->config.options.at("snapshots.schedule"), "@daily");
+  // Documents written before options existed load with none.
+  Json old = ToJson(inst);
+  old["config"].erase("options");
+  auto legacy = InstanceFromJson(old);
+  ASSERT_TRUE(legacy) << legacy.error().ToString();
+  EXPECT_TRUE(legacy->config.options.empty());
+}
+
+TEST(InstanceJsonTest, OptionsMustBeStrings) {
+  Json j = ToJson(SampleInstance());
+  j["config"]["options"] = {{"snapshots.expiry", 7}};
+  auto bad = InstanceFromJson(j);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("snapshots.expiry"), std::string::npos);
+  j["config"]["options"] = Json::array();
+  EXPECT_FALSE(InstanceFromJson(j));
 }
 
 }  // namespace
