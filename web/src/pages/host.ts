@@ -5,6 +5,7 @@ import { h, showError } from "../dom";
 
 type Obj = Record<string, unknown>;
 
+// A key path like "memory.allocated" or "pools.used_bytes" holds bytes.
 function isBytesKey(k: string): boolean {
   return /bytes|memory/.test(k);
 }
@@ -16,11 +17,11 @@ function tree(v: unknown, key = ""): Node {
     return h(
       "dl",
       { class: "kv" },
-      ...Object.entries(v as Obj).flatMap(([k, x]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, tree(x, k))]),
+      ...Object.entries(v as Obj).flatMap(([k, x]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, tree(x, `${key}.${k}`))]),
     );
   }
   if (Array.isArray(v)) return h("span", {}, v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", "));
-  if (typeof v === "number" && isBytesKey(key) && v > 1024) return document.createTextNode(`${formatBytes(v)}`);
+  if (typeof v === "number" && isBytesKey(key) && !/ratio|count|total_cpus/.test(key) && v > 1024) return document.createTextNode(`${formatBytes(v)}`);
   return document.createTextNode(String(v));
 }
 
@@ -41,7 +42,11 @@ export function renderHost(app: HTMLElement): void {
   const pools = h("section", { class: "card", id: "host-pools" }, h("h2", {}, "Storage pools"), "Loading…");
   app.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Host")), h("div", { class: "grid" }, res, pools));
   get<Obj>("/1.0/resources")
-    .then((r) => res.replaceChildren(h("h2", {}, "Resources"), tree(r)))
+    .then((r) => {
+      // Storage pools get their own table below.
+      const { storage: _pools, ...rest } = r;
+      res.replaceChildren(h("h2", {}, "Resources"), tree(rest));
+    })
     .catch((e) => showError(res, e));
   get<Pool[]>("/1.0/storage-pools")
     .then((ps) =>
