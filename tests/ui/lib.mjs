@@ -370,3 +370,24 @@ export function termText(page) {
 export async function noHorizontalOverflow(page) {
   return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
 }
+
+// Types into the VNC canvas like a person on a US keyboard: noVNC sends QEMU
+// scancodes from KeyboardEvent.code, so Shift must really be held for
+// capitals and symbols (page.keyboard.type would send "u" for "U").
+const SHIFT_CODES = {
+  ">": "Period", "<": "Comma", "$": "Digit4", "(": "Digit9", ")": "Digit0", "*": "Digit8",
+  "|": "Backslash", "_": "Minus", "+": "Equal", ":": "Semicolon", '"': "Quote", "!": "Digit1",
+};
+const PLAIN_CODES = { " ": "Space", "-": "Minus", ".": "Period", "/": "Slash", "=": "Equal", ",": "Comma", ";": "Semicolon" };
+export async function typeUS(page, text) {
+  for (const ch of text) {
+    let key;
+    if (ch >= "A" && ch <= "Z") key = `Shift+Key${ch}`;
+    else if (ch >= "a" && ch <= "z") key = `Key${ch.toUpperCase()}`;
+    else if (ch >= "0" && ch <= "9") key = `Digit${ch}`;
+    else if (SHIFT_CODES[ch]) key = `Shift+${SHIFT_CODES[ch]}`;
+    else if (PLAIN_CODES[ch]) key = PLAIN_CODES[ch];
+    else throw new Error(`typeUS: no key for ${JSON.stringify(ch)}`);
+    await page.keyboard.press(key, { delay: 15 });
+  }
+}

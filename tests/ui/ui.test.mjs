@@ -18,6 +18,7 @@ import {
   pngInk,
   sleep,
   termText,
+  typeUS,
   waitFor,
   wsUpgradeStatus,
 } from "./lib.mjs";
@@ -119,7 +120,7 @@ describe("web UI", { timeout: 600000 }, () => {
   test("keys typed into the console canvas reach the guest's shell", async () => {
     await page.click("#vnc-screen canvas");
     await page.keyboard.press("Enter");
-    await page.keyboard.type("echo UI-TYPED > /dev/ttyS0", { delay: 20 });
+    await typeUS(page, "echo UI-TYPED > /dev/ttyS0");
     await page.keyboard.press("Enter");
     await d.waitSerial(VM, "UI-TYPED", 20000);
   });

@@ -22,6 +22,15 @@ const NAMED_KEYS: Record<string, number> = {
   ArrowDown: 0xff54,
 };
 
+// QEMU turns a keysym into a scancode without adding Shift, so characters
+// that need Shift on a US keyboard are sent inside a Shift press.
+const SHIFTED = '~!@#$%^&*()_+{}|:"<>?';
+const SHIFT_L = 0xffe1;
+
+function needsShift(ch: string): boolean {
+  return (ch >= "A" && ch <= "Z") || SHIFTED.includes(ch);
+}
+
 function keysymOf(ch: string): number {
   const cp = ch.codePointAt(0) || 0;
   // Latin-1 maps to itself; other Unicode characters use the 0x01000000 range.
@@ -58,7 +67,12 @@ export function renderConsole(app: HTMLElement, name: string): () => void {
     }
   });
   kbd.addEventListener("input", () => {
-    for (const ch of kbd.value) send(keysymOf(ch));
+    for (const ch of kbd.value) {
+      const shift = needsShift(ch);
+      if (shift) rfb?.sendKey(SHIFT_L, "ShiftLeft", true);
+      send(keysymOf(ch));
+      if (shift) rfb?.sendKey(SHIFT_L, "ShiftLeft", false);
+    }
     kbd.value = "";
   });
 
