@@ -211,7 +211,7 @@ describe("web UI", { timeout: 600000 }, () => {
     await page.waitForFunction(() => /Imported tiny/.test(document.querySelector("#upload-status")?.textContent || ""), null, {
       timeout: 60000,
     });
-    assert.equal(await page.getAttribute("#upload-progress", "value"), "100");
+    assert.equal(await page.$eval("#upload-progress", (e) => e.value), 100);
     const row = page.locator('tr[data-image="tiny"]');
     await row.waitFor();
     assert.match(await row.textContent(), /qcow2/);
