@@ -44,7 +44,7 @@ describe("web UI", { timeout: 600000 }, () => {
     await d?.stop();
   });
 
-  test("without a session: the UI shows the login page, the API answers 401", async () => {
+  test("without a session: the UI shows the login page (and returns after login), the API answers 401", async () => {
     const p = await newPage(browser);
     await p.goto(`${d.url}/#/instances`);
     await p.waitForURL(/#\/login$/);
@@ -56,6 +56,15 @@ describe("web UI", { timeout: 600000 }, () => {
     assert.equal(r.status, 401);
     assert.equal(r.json.secret, undefined);
     assert.equal((await httpsRequest(d.port, "GET", "/1.0/instances")).status, 401);
+    // The console URL `vireo console NAME --vga` prints: after login the
+    // browser comes back to it.
+    await p.goto(`${d.url}/#/instances/${VM}/console`);
+    await p.waitForURL(/#\/login$/);
+    await p.fill("#username", "admin");
+    await p.fill("#password", ADMIN_PASSWORD);
+    await p.click("#login-submit");
+    await p.waitForURL(new RegExp(`#/instances/${VM}/console$`));
+    await p.waitForSelector("#vnc-screen");
     await p.context().close();
   });
 

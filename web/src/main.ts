@@ -24,9 +24,16 @@ function go(hash: string): void {
 }
 export { go };
 
+// Where to go after logging in: the page that needed a session (for example
+// the console URL printed by `vireo console NAME --vga`).
+function toLogin(): void {
+  if (!location.hash.startsWith("#/login")) sessionStorage.setItem("vireo.returnTo", location.hash);
+  go("#/login");
+}
+
 setUnauthenticatedHandler(() => {
   current = null;
-  if (!location.hash.startsWith("#/login")) go("#/login");
+  toLogin();
 });
 
 function renderTopbar(): void {
@@ -54,6 +61,7 @@ function renderTopbar(): void {
                   /* logged out anyway */
                 }
                 current = null;
+                sessionStorage.removeItem("vireo.returnTo");
                 go("#/login");
               },
             },
@@ -74,14 +82,16 @@ async function route(): Promise<void> {
     renderTopbar();
     cleanup = renderLogin(app, async (s) => {
       current = s;
-      go("#/instances");
+      const back = sessionStorage.getItem("vireo.returnTo");
+      sessionStorage.removeItem("vireo.returnTo");
+      go(back && back !== "#/login" ? back : "#/instances");
     });
     return;
   }
   if (!current) {
     current = await session().catch(() => null);
     if (!current) {
-      go("#/login");
+      toLogin();
       return;
     }
   }
