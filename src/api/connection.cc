@@ -7,8 +7,11 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "api/access_policy.h"
 #include "api/http_session.h"
+#include "api/static_files.h"
 #include "api/ws_sessions.h"
+#include "common/random.h"
 
 namespace vireo {
 
@@ -97,6 +100,58 @@ void RunUpgrade(net::io_context& ioc, Stream stream, http_session::Upgrade up,
   }
 }
 
+// The value of cookie `name`, or "" (several Cookie headers may come).
+std::string CookieValue(const HttpRequest& req, std::string_view name) {
+  for (auto it = req.find(http::field::cookie);
+       it != req.end() && it->name() == http::field::cookie; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      size_t semi = rest.find(';');
+      std::string_view pair = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view()
+                                            : rest.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name)
+        return std::string(pair.substr(eq + 1));
+    }
+  }
+  return "";
+}
+
+// HTTPS: a bearer token (admin) wins; else the session cookie.
+Result<http_session::Principal> AuthenticateHttps(const HttpRequest& req,
+                                                  const ApiServices& services) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) {
+    const std::string cookie = CookieValue(req, kSessionCookie);
+    if (cookie.empty() || services.sessions == nullptr) {
+      return Err(ErrorCode::kUnauthenticated,
+                 "missing credentials: log in, or send 'Authorization: "
+                 "Bearer <token>'");
+    }
+    ASSIGN_OR_RETURN(Session session, services.sessions->Authenticate(cookie));
+    return http_session::Principal{"user:" + session.user, session.role, true,
+                                   cookie};
+  }
+  std::string_view value = it->value();
+  constexpr std::string_view kScheme = "Bearer ";
+  if (value.size() <= kScheme.size() ||
+      !beast::iequals(value.substr(0, kScheme.size()), kScheme)) {
+    return Err(ErrorCode::kUnauthenticated,
+               "unsupported Authorization header: expected 'Bearer <token>'");
+  }
+  if (services.tokens == nullptr) {
+    return Err(ErrorCode::kUnauthenticated,
+               "token authentication is not configured");
+  }
+  std::string_view secret = value.substr(kScheme.size());
+  while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
+  while (!secret.empty() && secret.back() == ' ') secret.remove_suffix(1);
+  ASSIGN_OR_RETURN(ApiToken token, services.tokens->Authenticate(secret));
+  return http_session::Principal{"token:" + token.name, "admin", false, ""};
+}
+
 void LogEscaped(const char* where, const std::exception& e) {
   LOG_WARN("{}: connection ended by exception: {}", where, e.what());
 }
@@ -105,28 +160,77 @@ void LogEscaped(const char* where, const std::exception& e) {
 
 namespace http_session {
 
-ApiResponse HandleRequest(const HttpRequest& req,
-                          const Authenticate& authenticate,
-                          const ConnectionEnv& env) {
-  try {
+bool IsUpload(const HttpRequest& header) {
+  if (header.method() != http::verb::post) return false;
+  std::string_view target = header.target();
+  return target.substr(0, target.find('?')) == "/1.0/images/upload";
+}
+
+std::string UploadTempPath(const ConnectionEnv& env) {
+  ImageService* images = env.ctx->services.images;
+  if (images == nullptr) return "";
+  return images->dir() + "/.tmp-upload-" + RandomHex(8);
+}
+
+std::optional<ApiResponse> Admit(const HttpRequest& req,
+                                 const Authenticate& authenticate,
+                                 const ConnectionEnv& env, bool https,
+                                 ApiRequest* out) {
+  ApiRequest& request = *out;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  if (auto parsed = ParseTarget(req.target(), &request.path, &request.query);
+      !parsed) {
+    return ErrorResponse(parsed.error());
+  }
+  if (https && !IsApiPath(request.path)) {
+    if (env.static_files == nullptr)
+      return ErrorResponse(404, "not_found", "web UI not installed");
+    return env.static_files->Serve(request.method, request.path);
+  }
+  Principal principal;
+  // Logging in needs no credentials, and a stale cookie must not stand in
+  // the way (nor make the login a cookie-authenticated, CSRF-checked one).
+  const bool login = request.method == "POST" && https &&
+                     SplitPath(request.path) ==
+                         std::vector<std::string>{"1.0", "auth", "login"};
+  if (!login) {
     auto identity = authenticate(req);
-    if (!identity) {
+    if (identity) {
+      principal = std::move(*identity);
+    } else if (identity.error().code() != ErrorCode::kUnauthenticated ||
+               !AllowsAnonymous(request.method, request.path)) {
       ApiResponse denied = ErrorResponse(identity.error());
       if (identity.error().code() == ErrorCode::kUnauthenticated) {
         denied.headers["WWW-Authenticate"] = "Bearer";
       }
       return denied;
     }
+  }
+  if (!principal.identity.empty()) {
+    auto csrf = req.find("X-Vireo-Request");
+    Status allowed = CheckAccess(request.method, request.path, principal.role,
+                                 principal.via_cookie,
+                                 csrf != req.end() && csrf->value() == "1");
+    if (!allowed) return ErrorResponse(allowed.error());
+  }
+  request.websocket_upgrade = websocket::is_upgrade(req);
+  request.identity = std::move(principal.identity);
+  request.role = std::move(principal.role);
+  request.session_token = std::move(principal.session_token);
+  return std::nullopt;
+}
+
+ApiResponse HandleRequest(const HttpRequest& req,
+                          const Authenticate& authenticate,
+                          const ConnectionEnv& env, bool https,
+                          const std::string& upload_file) {
+  try {
     ApiRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    if (auto parsed = ParseTarget(req.target(), &request.path, &request.query);
-        !parsed) {
-      return ErrorResponse(parsed.error());
-    }
+    if (auto answered = Admit(req, authenticate, env, https, &request))
+      return std::move(*answered);
     request.body = req.body();
-    request.websocket_upgrade = websocket::is_upgrade(req);
-    request.identity = std::move(*identity);
+    request.upload_file = upload_file;
     return env.router->Dispatch(request);
   } catch (const std::exception& e) {
     LOG_ERROR("{} {}: handler threw: {}", std::string(req.method_string()),
@@ -149,14 +253,15 @@ void ServeUnixConnection(UniqueFd fd, const ConnectionEnv& env) {
     UnixStream stream(ioc);
     stream.socket().assign(net::local::stream_protocol(), fd.Release());
     http_session::Authenticate authenticate =
-        [root](const HttpRequest&) -> Result<std::string> {
+        [root](const HttpRequest&) -> Result<http_session::Principal> {
       if (!root) {
         return Err(ErrorCode::kPermissionDenied,
                    "only root may use the local socket");
       }
-      return std::string("root");
+      return http_session::Principal{"root", "admin", false, ""};
     };
-    auto up = http_session::ServeRequests(ioc, stream, authenticate, env);
+    auto up = http_session::ServeRequests(ioc, stream, authenticate, env,
+                                          /*https=*/false);
     if (up) RunUpgrade(ioc, std::move(stream), std::move(*up), env);
   } catch (const std::exception& e) {
     LogEscaped("unix", e);
@@ -188,33 +293,12 @@ void ServeTlsConnection(UniqueFd fd, ssl::context& tls,
       LOG_DEBUG("TLS handshake failed: {}", ec.message());
       return;
     }
-    TokenService* tokens = env.ctx->services.tokens;
     http_session::Authenticate authenticate =
-        [tokens](const HttpRequest& req) -> Result<std::string> {
-      auto it = req.find(http::field::authorization);
-      if (it == req.end()) {
-        return Err(ErrorCode::kUnauthenticated,
-                   "missing credentials: send 'Authorization: Bearer <token>'");
-      }
-      std::string_view value = it->value();
-      constexpr std::string_view kScheme = "Bearer ";
-      if (value.size() <= kScheme.size() ||
-          !beast::iequals(value.substr(0, kScheme.size()), kScheme)) {
-        return Err(
-            ErrorCode::kUnauthenticated,
-            "unsupported Authorization header: expected 'Bearer <token>'");
-      }
-      if (tokens == nullptr) {
-        return Err(ErrorCode::kUnauthenticated,
-                   "token authentication is not configured");
-      }
-      std::string_view secret = value.substr(kScheme.size());
-      while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
-      while (!secret.empty() && secret.back() == ' ') secret.remove_suffix(1);
-      ASSIGN_OR_RETURN(ApiToken token, tokens->Authenticate(secret));
-      return "token:" + token.name;
+        [&env](const HttpRequest& req) -> Result<http_session::Principal> {
+      return AuthenticateHttps(req, env.ctx->services);
     };
-    auto up = http_session::ServeRequests(ioc, stream, authenticate, env);
+    auto up = http_session::ServeRequests(ioc, stream, authenticate, env,
+                                          /*https=*/true);
     if (up) {
       RunUpgrade(ioc, std::move(stream), std::move(*up), env);
       return;

@@ -20,6 +20,13 @@ struct ApiRequest {
   std::string body;
   bool websocket_upgrade = false;
   std::string identity;  // "root" on the unix socket, "token:<name>" on HTTPS
+  // Web authentication (docs/auth.md): "admin" or "user" ("admin" for root
+  // and tokens); identity is "user:<name>" for a session, "" for an
+  // anonymous request to one of the few paths that allow it.
+  std::string role;
+  std::string session_token;  // the vireo_session cookie that authenticated
+  // POST /1.0/images/upload: the temp file the body was streamed to.
+  std::string upload_file;
 };
 
 // What a handler wants sent back. A handler that accepts a WebSocket upgrade

@@ -14,6 +14,7 @@
 #include "api/handlers.h"
 #include "api/listener.h"
 #include "api/router.h"
+#include "api/static_files.h"
 #include "auth/tls_cert.h"
 #include "common/log.h"
 
@@ -68,9 +69,13 @@ class ApiServerImpl : public ApiServer {
     RegisterImageRoutes(router_, &ctx_);
     RegisterNetworkRoutes(router_, &ctx_);
     RegisterStorageRoutes(router_, &ctx_);
+    RegisterAuthRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;
+    static_files_ = std::make_unique<StaticFiles>(options_.web_root);
+    env_.static_files = static_files_.get();
+    env_.max_upload_bytes = options_.max_upload_bytes;
   }
   ~ApiServerImpl() override { Stop(); }
 
@@ -196,6 +201,7 @@ class ApiServerImpl : public ApiServer {
   HandlerContext ctx_;
   Router router_;
   ConnectionEnv env_;
+  std::unique_ptr<StaticFiles> static_files_;
   std::unique_ptr<ssl::context> tls_;
   std::unique_ptr<Listener> unix_listener_;
   std::unique_ptr<Listener> tls_listener_;

@@ -3,7 +3,9 @@
 #include <memory>
 #include <string>
 
+#include "auth/session_service.h"
 #include "auth/token_service.h"
+#include "auth/user_service.h"
 #include "common/error.h"
 #include "core/events.h"
 #include "core/image_service.h"
@@ -23,6 +25,11 @@ struct ApiServerOptions {
   std::string tls_key_path;
   size_t max_body_bytes = 1 << 20;  // larger requests get 413
   std::string version = "0.1.0";
+  // Web UI (docs/auth.md): static files for HTTPS paths outside /1.0 ("" or
+  // a missing directory: 404), and the body limit of POST
+  // /1.0/images/upload (streamed to disk; larger bodies get 413).
+  std::string web_root;
+  uint64_t max_upload_bytes = uint64_t{64} << 30;
 };
 
 // What the handlers call. The API holds no business logic of its own.
@@ -37,6 +44,8 @@ struct ApiServices {
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
+  UserService* users = nullptr;        // null: /1.0/users answers 503
+  SessionService* sessions = nullptr;  // null: no cookie logins
 };
 
 class ApiServer {

@@ -6,7 +6,13 @@ namespace vireo {
 
 namespace {
 
-ApiResponse GetServer(HandlerContext* ctx, ApiRequest&) {
+ApiResponse GetServer(HandlerContext* ctx, ApiRequest& request) {
+  // Without credentials (HTTPS, web UI before login): enough to know this
+  // is a Vireo server and that a login is needed, nothing about the host.
+  if (request.identity.empty()) {
+    return SyncResponse(
+        {{"api_version", "1.0"}, {"auth", "untrusted"}, {"server", "vireo"}});
+  }
   Json env = {{"accelerator", ctx->services.accelerator},
               {"accelerator_reason", ctx->services.accelerator_reason},
               {"server", "vireo"}};

@@ -186,6 +186,13 @@ Result<Operation> ImageService::BeginImport(ImageImportRequest request) {
 }
 
 Result<Json> ImageService::ImportWork(const ImageImportRequest& request) {
+  struct RemoveSource {
+    const ImageImportRequest& r;
+    ~RemoveSource() {
+      std::error_code ec;
+      if (r.remove_source) fs::remove(r.source, ec);
+    }
+  } remove_source{request};
   const std::string id = RandomHex(8);
   Result<StoredImage> stored;
   std::string source = request.source;
@@ -216,7 +223,7 @@ Result<Json> ImageService::ImportWork(const ImageImportRequest& request) {
                  {"virtual_size", stored->virtual_size},
                  {"os", request.os},
                  {"description", request.description},
-                 {"source", source},
+                 {"source", request.remove_source ? "upload" : source},
                  {"created_at", static_cast<int64_t>(::time(nullptr))}};
   std::lock_guard lock(mu_);
   Status created = CheckNamesFree(request.aliases);

@@ -25,6 +25,9 @@ struct ImageImportRequest {
   std::vector<std::string> aliases;  // the first is the image's name
   std::string os;
   std::string description;
+  // An uploaded temp file (POST /1.0/images/upload): removed once the
+  // import ends, and not recorded as the image's source.
+  bool remove_source = false;
 };
 
 // A root disk made from an image. Keep `hold` until the instance record
@@ -46,6 +49,8 @@ class ImageService {
                                                       std::string dir);
 
   [[nodiscard]] Result<std::vector<Json>> List();
+  // The image store's directory (uploads are staged in it).
+  const std::string& dir() const { return files_->dir(); }
   // By name or any alias.
   [[nodiscard]] Result<Json> Get(const std::string& name_or_alias);
   // Validates now (names free, source readable, instance stopped), copies

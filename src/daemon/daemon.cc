@@ -9,9 +9,12 @@
 #include <filesystem>
 
 #include "api/server.h"
+#include "auth/session_service.h"
 #include "auth/token_service.h"
+#include "auth/user_service.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/random.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -46,7 +49,36 @@ std::string PickQemuUser(const std::string& requested) {
   std::string user = requested.empty() ? kDefaultQemuUser : requested;
   return ::getpwnam(user.c_str()) ? user : "";
 }
+
+// The web UI needs someone to log in as: on a first start, "admin" with a
+// random password that is shown exactly once.
+Status EnsureFirstAdmin(UserService& users) {
+  ASSIGN_OR_RETURN(bool empty, users.Empty());
+  if (!empty) return Ok();
+  const std::string password = RandomHex(12);
+  TRY_CTX(users.Create("admin", password, "admin").map([](auto&&) {}),
+          "create the first admin user");
+  const std::string banner =
+      "created web UI user 'admin' with password: " + password +
+      "  (shown only this once; change it with `vireo user passwd admin` or "
+      "`vireod --init-admin`)";
+  LOG_WARN("{}", banner);
+  std::fprintf(stderr, "\n*** vireod: %s ***\n\n", banner.c_str());
+  std::fflush(stderr);
+  return Ok();
+}
 }  // namespace
+
+Status InitAdmin(const DaemonOptions& o, const std::string& password) {
+  TRY(UserService::ValidatePassword(password));
+  TRY(MakeDir(o.data_dir, 0711));
+  // No vireod.lock: SQLite serializes writers, so this also works while a
+  // vireod runs on the same data dir.
+  ASSIGN_OR_RETURN(auto store, SqliteStore::Open(o.data_dir + "/vireo.db"));
+  UserService users(store.get());
+  TRY(users.SetOrCreateAdmin("admin", password).map([](auto&&) {}));
+  return Ok();
+}
 
 // Declaration order is construction order; destruction runs in reverse, and
 // ~Daemon resets the ones whose threads call into others first.
@@ -64,6 +96,8 @@ struct Daemon::Parts {
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<VolumeService> volumes;
   std::unique_ptr<TokenService> tokens;
+  std::unique_ptr<UserService> users;
+  std::unique_ptr<SessionService> sessions;
   std::unique_ptr<ApiServer> api;
 };
 
@@ -125,6 +159,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
       parts->engine.get(), parts->operations.get(),
       VolumeService::Options{eo.run_as_user});
   parts->tokens = std::make_unique<TokenService>(parts->store.get());
+  parts->users = std::make_unique<UserService>(parts->store.get());
+  parts->sessions =
+      std::make_unique<SessionService>(parts->store.get(), parts->users.get());
+  TRY(EnsureFirstAdmin(*parts->users));
+  parts->sessions->Purge();
   parts->instances->Recover();
 
   ApiServerOptions ao;
@@ -132,6 +171,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   ao.https_address = o.https;
   ao.tls_cert_path = o.data_dir + "/server.crt";
   ao.tls_key_path = o.data_dir + "/server.key";
+  ao.web_root = o.web_root;
+  LOG_INFO("web UI files from {}{}", o.web_root,
+           std::filesystem::is_directory(o.web_root)
+               ? ""
+               : " (missing: UI paths answer 404)");
+  ao.max_upload_bytes = o.max_upload_bytes;
   ApiServices services;
   services.instances = parts->instances.get();
   services.operations = parts->operations.get();
@@ -143,6 +188,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.volumes = parts->volumes.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.users = parts->users.get();
+  services.sessions = parts->sessions.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())

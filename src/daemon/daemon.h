@@ -18,7 +18,15 @@ struct DaemonOptions {
   double memory_overcommit = 1.0;
   int stop_timeout_s = 30;
   std::string default_network = "auto";  // "auto" (vireo0) or "none"
+  // Web UI and web authentication (docs/auth.md).
+  std::string web_root;  // "" = next to the binary (StaticFiles::DefaultRoot)
+  uint64_t max_upload_bytes = uint64_t{64} << 30;
 };
+
+// `vireod --init-admin`: sets the password of user "admin" (creating it as
+// an admin when absent) in the data dir's database, without starting.
+[[nodiscard]] Status InitAdmin(const DaemonOptions& options,
+                               const std::string& password);
 
 // Wires the store, engine, storage, services and API together, and tears
 // them down in the one order that is safe.

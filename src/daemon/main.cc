@@ -2,8 +2,12 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <string>
 
+#include "api/static_files.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
 
@@ -42,7 +46,43 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "none"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str();
+  // Web UI and web authentication (docs/auth.md).
+  bool init_admin = false;
+  app.add_option("--web-root", o.web_root,
+                 "Directory of the built web UI (default: ../web/dist next to "
+                 "the vireod binary)");
+  app.add_option("--max-upload-bytes", o.max_upload_bytes,
+                 "Largest image accepted by POST /1.0/images/upload")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--init-admin", init_admin,
+               "Set the password of web UI user 'admin' (created if absent) "
+               "from $VIREO_ADMIN_PASSWORD or one line of stdin, and exit");
   CLI11_PARSE(app, argc, argv);
+  if (init_admin) {
+    vireo::InitLogging(log_level);
+    std::string password;
+    if (const char* env = std::getenv("VIREO_ADMIN_PASSWORD"); env && *env) {
+      password = env;
+    } else if (!std::getline(std::cin, password)) {
+      std::cerr << "vireod: --init-admin: no password on stdin and "
+                   "VIREO_ADMIN_PASSWORD is not set\n";
+      return 1;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    auto st = vireo::InitAdmin(o, password);
+    if (!st) {
+      std::cerr << "vireod: --init-admin: " << st.error().ToString() << "\n";
+      return 1;
+    }
+    std::cerr << "vireod: password of web UI user 'admin' set\n";
+    return 0;
+  }
+  if (o.web_root.empty()) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    o.web_root = vireo::StaticFiles::DefaultRoot(ec ? argv[0] : exe.string());
+  }
 
   vireo::InitLogging(log_level);
   // Signals are taken synchronously by Daemon::Run; block them in every thread.

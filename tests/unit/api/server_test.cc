@@ -186,15 +186,17 @@ TEST_F(ApiServerTest, ConsoleWebSocketOnStoppedInstanceIs409) {
 }
 
 TEST_F(ApiServerTest, HttpsNeedsAValidBearerToken) {
-  Reply none = Https(http::verb::get, "/1.0", "");
+  Reply none = Https(http::verb::get, "/1.0/resources", "");
   ExpectError(none, 401, "unauthenticated");
   EXPECT_NE(ErrorText(none).find("missing"), std::string::npos);
   EXPECT_EQ(std::string(none.headers[http::field::www_authenticate]), "Bearer");
 
-  Reply basic = Https(http::verb::get, "/1.0", "Basic dXNlcjpwYXNz");
+  Reply basic =
+      Https(http::verb::get, "/1.0/resources", "Basic dXNlcjpwYXNz");
   ExpectError(basic, 401, "unauthenticated");
 
-  Reply bad = Https(http::verb::get, "/1.0", "Bearer " + std::string(64, 'a'));
+  Reply bad = Https(http::verb::get, "/1.0/resources",
+                    "Bearer " + std::string(64, 'a'));
   ExpectError(bad, 401, "unauthenticated");
   EXPECT_NE(ErrorText(bad).find("invalid"), std::string::npos);
 
@@ -203,7 +205,14 @@ TEST_F(ApiServerTest, HttpsNeedsAValidBearerToken) {
   Reply ok = Https(http::verb::get, "/1.0", "Bearer " + token->secret);
   ASSERT_EQ(ok.status, 200u) << ok.body;
   EXPECT_EQ(ok.json["metadata"]["api_version"], "1.0");
+  EXPECT_TRUE(ok.json["metadata"].contains("environment"));
   EXPECT_GT(server_->https_port(), 0);
+
+  // GET /1.0 answers without credentials, but says nothing about the host.
+  Reply anonymous = Https(http::verb::get, "/1.0", "");
+  ASSERT_EQ(anonymous.status, 200u) << anonymous.body;
+  EXPECT_EQ(anonymous.json["metadata"]["auth"], "untrusted");
+  EXPECT_FALSE(anonymous.json["metadata"].contains("environment"));
 }
 
 TEST_F(ApiServerTest, TokensCanBeManagedThroughTheApi) {
@@ -222,8 +231,8 @@ TEST_F(ApiServerTest, TokensCanBeManagedThroughTheApi) {
   EXPECT_EQ(Https(http::verb::get, "/1.0/instances", "Bearer " + secret).status,
             200u);
   EXPECT_EQ(Unix(http::verb::delete_, "/1.0/tokens/ci").status, 200u);
-  ExpectError(Https(http::verb::get, "/1.0", "Bearer " + secret), 401,
-              "unauthenticated");
+  ExpectError(Https(http::verb::get, "/1.0/instances", "Bearer " + secret),
+              401, "unauthenticated");
   ExpectError(Unix(http::verb::delete_, "/1.0/tokens/ci"), 404, "not_found");
 }
 
