@@ -45,6 +45,7 @@ export async function waitFor(what, fn, timeoutMs = 30000, everyMs = 200) {
       const v = await fn();
       if (v) return v;
     } catch (e) {
+      if (e.fatal) throw e;
       last = e;
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
@@ -192,7 +193,7 @@ export class Daemon {
     await waitFor(
       "vireod to answer on HTTPS",
       async () => {
-        if (this.exited) throw new Error(`vireod exited:\n${this.logText()}`);
+        if (this.exited) throw Object.assign(new Error(`vireod exited:\n${this.logText()}`), { fatal: true });
         const r = await httpsRequest(this.port, "GET", "/1.0");
         return r.status === 200 && fs.existsSync(this.socket);
       },

@@ -37,6 +37,8 @@ describe("web UI", { timeout: 600000 }, () => {
     await d.createVm(VM2, { start: false, cmdline: "console=tty0 console=ttyS0" });
     browser = await launchBrowser();
     await d.waitSerial(VM, "VIREO-GUEST-UP", 120000);
+    page = await newPage(browser);
+    await login(page, d);
   });
 
   after(async () => {
@@ -69,21 +71,23 @@ describe("web UI", { timeout: 600000 }, () => {
   });
 
   test("login: a wrong password shows the API error, the right one opens the instances page", async () => {
-    page = await newPage(browser);
-    await page.goto(`${d.url}/`);
-    await page.waitForSelector("#username");
-    await page.fill("#username", "admin");
-    await page.fill("#password", "wrong-" + ADMIN_PASSWORD);
-    await page.click("#login-submit");
-    const err = await page.waitForSelector("#login-message .error");
+    const p = await newPage(browser);
+    await p.goto(`${d.url}/`);
+    await p.waitForSelector("#username");
+    await p.fill("#username", "admin");
+    await p.fill("#password", "wrong-" + ADMIN_PASSWORD);
+    await p.click("#login-submit");
+    const err = await p.waitForSelector("#login-message .error");
     assert.ok((await err.textContent()).length > 0);
-    assert.match(page.url(), /#\/login$/);
-    await login(page, d);
-    const cookies = await page.context().cookies();
-    const c = cookies.find((x) => x.name === "vireo_session");
+    assert.match(p.url(), /#\/login$/);
+    assert.equal((await p.context().cookies()).length, 0);
+    await login(p, d);
+    await p.locator(`tr[data-instance="${VM}"]`).waitFor();
+    const c = (await p.context().cookies()).find((x) => x.name === "vireo_session");
     assert.ok(c, "session cookie set");
     assert.equal(c.httpOnly, true);
     assert.equal(c.secure, true);
+    await p.context().close();
   });
 
   test("instances page lists the VM as running and follows lifecycle events", async () => {
@@ -191,6 +195,8 @@ describe("web UI", { timeout: 600000 }, () => {
   });
 
   test("instance actions: pause/resume with live state; a refused delete shows the API's message", async () => {
+    // Independent of the serial test, which normally started it.
+    if ((await d.api("GET", `/1.0/instances/${VM2}`)).json.metadata.state !== "running") await d.setState(VM2, "start");
     await page.goto(`${d.url}/#/instances/${VM2}`);
     await page.click('button[data-action="pause"]');
     await page.waitForSelector('button[data-action="resume"]', { timeout: 20000 });
