@@ -62,6 +62,7 @@ Status AddNetworksToRequest(const std::vector<std::string>& specs,
 // The IPv4 addresses of an instance's managed-network NICs, or "-".
 std::string InstanceAddresses(const Json& instance);
 void AddStorageCommands(CLI::App& app, Context& ctx);  // storage, volume
+void AddUserCommands(CLI::App& app, Context& ctx);     // web UI users
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);
