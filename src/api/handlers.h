@@ -39,6 +39,7 @@ struct HandlerContext {
   std::atomic<bool> stopping{false};
   ConsoleClaims consoles;
   InstanceListCache list_cache;
+  std::string https_address;  // "host:port" of the HTTPS listener, or ""
 };
 
 using ContextHandler = ApiResponse (*)(HandlerContext*, ApiRequest&);
@@ -66,5 +67,11 @@ Json NicsJson(HandlerContext* ctx, const Instance& instance);
 void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
 // /1.0/auth (login, logout, session), /1.0/users and POST /1.0/images/upload.
 void RegisterAuthRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/console, GET /1.0/operations/{id}/websocket,
+// GET /1.0/instances/{name}/screenshot.
+void RegisterConsoleRoutes(Router& router, HandlerContext* ctx);
+// The console WebSocket authenticates with its one-time secret, not with
+// the caller's session or token.
+bool IsConsoleWebsocketPath(std::string_view target);
 
 }  // namespace vireo

@@ -7,6 +7,7 @@
 #include "auth/token_service.h"
 #include "auth/user_service.h"
 #include "common/error.h"
+#include "core/console_tickets.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -46,6 +47,7 @@ struct ApiServices {
   std::string accelerator_reason;
   UserService* users = nullptr;        // null: /1.0/users answers 503
   SessionService* sessions = nullptr;  // null: no cookie logins
+  ConsoleTickets* console_tickets = nullptr;  // null: no console WebSockets
 };
 
 class ApiServer {

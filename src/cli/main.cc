@@ -55,6 +55,7 @@ int Run(int argc, char** argv) {
   AddNetworkCommands(app, ctx);
   AddStorageCommands(app, ctx);
   AddUserCommands(app, ctx);
+  AddScreenshotCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

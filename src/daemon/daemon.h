@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,7 @@ struct DaemonOptions {
   // Web UI and web authentication (docs/auth.md).
   std::string web_root;  // "" = next to the binary (StaticFiles::DefaultRoot)
   uint64_t max_upload_bytes = uint64_t{64} << 30;
+  int64_t console_ticket_ttl_ms = 30000;  // validity of a console secret
 };
 
 // `vireod --init-admin`: sets the password of user "admin" (creating it as
