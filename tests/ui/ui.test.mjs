@@ -32,7 +32,8 @@ describe("web UI", { timeout: 600000 }, () => {
   let page; // logged in, 1920x1080
 
   before(async () => {
-    d = await new Daemon().start();
+    d = new Daemon(); // assigned first so after() cleans up a failed start
+    await d.start();
     await d.createVm(VM);
     await d.createVm(VM2, { start: false, cmdline: "console=tty0 console=ttyS0" });
     browser = await launchBrowser();
@@ -312,7 +313,8 @@ describe("web UI", { timeout: 600000 }, () => {
 describe("console tickets expire", { timeout: 300000 }, () => {
   let d;
   before(async () => {
-    d = await new Daemon(["--console-ticket-ttl-ms", "300"]).start();
+    d = new Daemon(["--console-ticket-ttl-ms", "300"]);
+    await d.start();
     await d.createVm("exp1");
   });
   after(async () => d?.stop());
