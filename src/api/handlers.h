@@ -39,6 +39,7 @@ struct HandlerContext {
   std::atomic<bool> stopping{false};
   ConsoleClaims consoles;
   InstanceListCache list_cache;
+  std::string https_address;  // "host:port" of the HTTPS listener, or ""
 };
 
 using ContextHandler = ApiResponse (*)(HandlerContext*, ApiRequest&);
@@ -71,5 +72,11 @@ void RegisterAuthRoutes(Router& router, HandlerContext* ctx);
 Status CheckUploadRequest(HandlerContext* ctx, const ApiRequest& request);
 // PATCH /1.0/instances/{name} (options), snapshots, copy.
 void RegisterSnapshotRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/console, GET /1.0/operations/{id}/websocket,
+// GET /1.0/instances/{name}/screenshot.
+void RegisterConsoleRoutes(Router& router, HandlerContext* ctx);
+// The console WebSocket authenticates with its one-time secret, not with
+// the caller's session or token.
+bool IsConsoleWebsocketPath(std::string_view target);
 
 }  // namespace vireo

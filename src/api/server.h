@@ -7,6 +7,7 @@
 #include "auth/token_service.h"
 #include "auth/user_service.h"
 #include "common/error.h"
+#include "core/console_tickets.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -48,6 +49,7 @@ struct ApiServices {
   UserService* users = nullptr;        // null: /1.0/users answers 503
   SessionService* sessions = nullptr;  // null: no cookie logins
   SnapshotService* snapshots = nullptr;  // snapshots, copies (issue 5)
+  ConsoleTickets* console_tickets = nullptr;  // null: no console WebSockets
 };
 
 class ApiServer {

@@ -56,6 +56,7 @@ int Run(int argc, char** argv) {
   AddStorageCommands(app, ctx);
   AddUserCommands(app, ctx);
   AddSnapshotCommands(app, ctx);
+  AddScreenshotCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

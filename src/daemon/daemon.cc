@@ -15,6 +15,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "core/console_tickets.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -90,6 +91,8 @@ struct Daemon::Parts {
   std::unique_ptr<QemuEngine> engine;
   std::unique_ptr<DirPool> pool;
   EventBus events;
+  // Before operations: console operations wait on their tickets.
+  std::unique_ptr<ConsoleTickets> console_tickets;
   std::unique_ptr<ResourceTracker> resources;
   std::unique_ptr<OperationManager> operations;
   std::unique_ptr<ImageService> images;
@@ -132,6 +135,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
                    DirPool::Create("default", o.data_dir + "/storage/default"));
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
+  parts->console_tickets = std::make_unique<ConsoleTickets>(
+      std::chrono::milliseconds(o.console_ticket_ttl_ms));
   parts->operations = std::make_unique<OperationManager>(&parts->events);
   parts->storage =
       std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
@@ -203,6 +208,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.users = parts->users.get();
   services.sessions = parts->sessions.get();
   services.snapshots = parts->snapshots.get();
+  services.console_tickets = parts->console_tickets.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
@@ -220,6 +226,8 @@ Daemon::~Daemon() {
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
   parts_->snapshot_scheduler.reset();  // may be mid-snapshot: joins it
+  // Console operations still waiting for a client end now, not at expiry.
+  if (parts_->console_tickets) parts_->console_tickets->Shutdown();
   parts_->operations.reset();
   parts_->volumes.reset();
   parts_->instances.reset();

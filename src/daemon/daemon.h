@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,7 @@ struct DaemonOptions {
   uint64_t max_upload_bytes = uint64_t{64} << 30;
   // How often the snapshot scheduler looks at snapshots.schedule/expiry.
   int snapshot_scheduler_period_ms = 60000;
+  int64_t console_ticket_ttl_ms = 30000;  // validity of a console secret
 };
 
 // `vireod --init-admin`: sets the password of user "admin" (creating it as

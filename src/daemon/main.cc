@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
   app.add_flag("--init-admin", init_admin,
                "Set the password of web UI user 'admin' (created if absent) "
                "from $VIREO_ADMIN_PASSWORD or one line of stdin, and exit");
+  // Consoles: how long a console secret stays valid (hidden; for tests).
+  app.add_option("--console-ticket-ttl-ms", o.console_ticket_ttl_ms)
+      ->check(CLI::PositiveNumber)
+      ->group("");
   CLI11_PARSE(app, argc, argv);
   if (init_admin) {
     vireo::InitLogging(log_level);
