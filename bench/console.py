@@ -24,7 +24,7 @@ pixels; and a probe round trip (SetEncodings answered at once by QEMU with
 an LED-state update) that isolates the path's own cost from QEMU's refresh
 timer. Writes bench/results/console.json and prints ratios.
 
-Settings (environment): BENCH_DURATION (20), BENCH_ROUNDS (3), BENCH_WARMUP
+Settings (environment): BENCH_DURATION (10), BENCH_ROUNDS (6), BENCH_WARMUP
 (2), BENCH_LATENCY_SAMPLES (60 per path), BENCH_PROBE_SAMPLES (200 per path),
 BENCH_SKIP (comma list of paths), BENCH_MEMORY_MIB (256), VIREO_BUILD,
 VIREO_GUEST_KIT, BENCH_OUT.
@@ -51,8 +51,8 @@ from console_paths import PATHS, PATH_INFO, Measurer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = os.environ
-DURATION = float(ENV.get("BENCH_DURATION", "20"))
-ROUNDS = int(ENV.get("BENCH_ROUNDS", "3"))
+DURATION = float(ENV.get("BENCH_DURATION", "10"))
+ROUNDS = int(ENV.get("BENCH_ROUNDS", "6"))
 WARMUP = float(ENV.get("BENCH_WARMUP", "2"))
 LAT_SAMPLES = int(ENV.get("BENCH_LATENCY_SAMPLES", "60"))
 PROBE_SAMPLES = int(ENV.get("BENCH_PROBE_SAMPLES", "200"))

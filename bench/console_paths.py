@@ -4,6 +4,7 @@ throughput loop and the latency loops. Python 3 standard library only."""
 import json
 import os
 import time
+import urllib.parse
 
 import rfb
 from benchlib import BenchError
@@ -64,7 +65,8 @@ class Measurer:
                 raise BenchError(f"POST console: HTTP {status}: {doc.get('error', doc)}")
             op = doc["operation"]
             return WsTransport("127.0.0.1", ctx.https_port,
-                               f"{op}/websocket?secret={doc['secret']}", tls=True)
+                               f"{op}/websocket?secret={urllib.parse.quote(doc['secret'], safe='')}",
+                               tls=True)
         if path == "peer_direct":
             return SocketTransport.tcp("127.0.0.1", ctx.peer_vnc_port)
         if path == "peer_wss":
