@@ -44,14 +44,53 @@ class ConsoleClaimGuard {
   std::string name_;
 };
 
+// Tells the console ticket behind a relay that the relay ended, however it
+// ends, so that its operation finishes.
+class RelayTicketGuard {
+ public:
+  RelayTicketGuard(ConsoleTickets* tickets, std::string key)
+      : tickets_(tickets), key_(std::move(key)) {}
+  ~RelayTicketGuard() {
+    if (tickets_ != nullptr && !key_.empty()) tickets_->Finish(key_, error_);
+  }
+  RelayTicketGuard(const RelayTicketGuard&) = delete;
+  RelayTicketGuard& operator=(const RelayTicketGuard&) = delete;
+  void Fail(std::string error) { error_ = std::move(error); }
+
+ private:
+  ConsoleTickets* tickets_;
+  std::string key_;
+  std::string error_;
+};
+
+// True if the client offered the WebSocket subprotocol "binary" (noVNC
+// does); it must then be echoed back or browsers drop the connection.
+bool OffersBinary(const HttpRequest& req) {
+  std::string_view offered = req[http::field::sec_websocket_protocol];
+  while (!offered.empty()) {
+    size_t comma = offered.find(',');
+    std::string_view item = offered.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == "binary") return true;
+    if (comma == std::string_view::npos) break;
+    offered.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 // Runs the WebSocket session a handler accepted. Takes the stream over.
 template <class Stream>
 void RunUpgrade(net::io_context& ioc, Stream stream, http_session::Upgrade up,
                 const ConnectionEnv& env) {
   HandlerContext* ctx = env.ctx;
-  const bool console = up.response.upgrade == ApiResponse::Upgrade::kConsole;
+  const bool relay = up.response.upgrade == ApiResponse::Upgrade::kRelay;
+  const bool console =
+      relay || up.response.upgrade == ApiResponse::Upgrade::kConsole;
   ConsoleClaimGuard claim(
       ctx, console ? up.response.console_instance : std::string());
+  RelayTicketGuard ticket(relay ? ctx->services.console_tickets : nullptr,
+                          up.response.relay_ticket);
 
   net::local::stream_protocol::socket serial(ioc);
   std::shared_ptr<EventSubscription> subscription;
@@ -60,10 +99,10 @@ void RunUpgrade(net::io_context& ioc, Stream stream, http_session::Upgrade up,
     serial.connect(
         net::local::stream_protocol::endpoint(up.response.console_socket), ec);
     if (ec) {
+      ticket.Fail("console socket not reachable: " + ec.message());
       ApiResponse refused =
           ErrorResponse(Error(ErrorCode::kUnavailable,
-                              "console of '" + up.response.console_instance +
-                                  "' is not reachable: " + ec.message()));
+                              "the console is not reachable: " + ec.message()));
       (void)http_session::WriteResponse(ioc, stream, std::move(refused),
                                         up.request.version(), false);
       return;
@@ -83,11 +122,18 @@ void RunUpgrade(net::io_context& ioc, Stream stream, http_session::Upgrade up,
   timeouts.keep_alive_pings = true;
   ws.set_option(timeouts);
   ws.read_message_max(kWsMessageMax);
+  if (relay && OffersBinary(up.request)) {
+    ws.set_option(
+        websocket::stream_base::decorator([](websocket::response_type& res) {
+          res.set(http::field::sec_websocket_protocol, "binary");
+        }));
+  }
   auto ec = RunAsync(ioc, [&](auto handler) {
     ws.async_accept(up.request, std::move(handler));
   });
   if (ec) {
     LOG_DEBUG("websocket handshake failed: {}", ec.message());
+    ticket.Fail("websocket handshake failed: " + ec.message());
     return;
   }
   if (console) {
@@ -191,6 +237,8 @@ void ServeTlsConnection(UniqueFd fd, ssl::context& tls,
     TokenService* tokens = env.ctx->services.tokens;
     http_session::Authenticate authenticate =
         [tokens](const HttpRequest& req) -> Result<std::string> {
+      // Its one-time secret authenticates the console WebSocket.
+      if (IsConsoleWebsocketPath(req.target())) return std::string("console");
       auto it = req.find(http::field::authorization);
       if (it == req.end()) {
         return Err(ErrorCode::kUnauthenticated,

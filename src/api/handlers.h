@@ -39,6 +39,7 @@ struct HandlerContext {
   std::atomic<bool> stopping{false};
   ConsoleClaims consoles;
   InstanceListCache list_cache;
+  std::string https_address;  // "host:port" of the HTTPS listener, or ""
 };
 
 using ContextHandler = ApiResponse (*)(HandlerContext*, ApiRequest&);
@@ -64,5 +65,11 @@ void RegisterNetworkRoutes(Router& router, HandlerContext* ctx);
 Json NicsJson(HandlerContext* ctx, const Instance& instance);
 // /1.0/storage-pools, their volumes, and /1.0/volumes.
 void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/console, GET /1.0/operations/{id}/websocket,
+// GET /1.0/instances/{name}/screenshot.
+void RegisterConsoleRoutes(Router& router, HandlerContext* ctx);
+// The console WebSocket authenticates with its one-time secret, not with
+// the caller's session or token.
+bool IsConsoleWebsocketPath(std::string_view target);
 
 }  // namespace vireo

@@ -25,7 +25,9 @@ struct ApiRequest {
 // What a handler wants sent back. A handler that accepts a WebSocket upgrade
 // says so here; the connection runs the session after the handshake.
 struct ApiResponse {
-  enum class Upgrade { kNone, kEvents, kConsole };
+  // kRelay: a console WebSocket opened with a one-time secret
+  // (console_socket is the VNC or serial socket, relay_ticket the ticket).
+  enum class Upgrade { kNone, kEvents, kConsole, kRelay };
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
@@ -33,6 +35,7 @@ struct ApiResponse {
   Upgrade upgrade = Upgrade::kNone;
   std::string console_instance;  // for kConsole
   std::string console_socket;    // for kConsole: the VM's serial socket
+  std::string relay_ticket;      // for kRelay: finished when the relay ends
 };
 
 using Handler = std::function<ApiResponse(ApiRequest&)>;

@@ -68,6 +68,7 @@ class ApiServerImpl : public ApiServer {
     RegisterImageRoutes(router_, &ctx_);
     RegisterNetworkRoutes(router_, &ctx_);
     RegisterStorageRoutes(router_, &ctx_);
+    RegisterConsoleRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;
@@ -86,6 +87,10 @@ class ApiServerImpl : public ApiServer {
       ASSIGN_OR_RETURN(tls_, MakeTlsContext(options_));
       ASSIGN_OR_RETURN(tls_listener_,
                        Listener::BindTcp(options_.https_address));
+      // The configured host with the port actually bound (port 0 picks one).
+      const std::string& address = options_.https_address;
+      ctx_.https_address = address.substr(0, address.rfind(':')) + ":" +
+                           std::to_string(tls_listener_->port());
     }
     started_ = true;
     if (unix_listener_) {

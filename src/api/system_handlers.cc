@@ -10,6 +10,8 @@ ApiResponse GetServer(HandlerContext* ctx, ApiRequest&) {
   Json env = {{"accelerator", ctx->services.accelerator},
               {"accelerator_reason", ctx->services.accelerator_reason},
               {"server", "vireo"}};
+  // Where the web UI and its consoles are served (vireo console --vga).
+  if (!ctx->https_address.empty()) env["https_address"] = ctx->https_address;
   return SyncResponse({{"api_version", "1.0"},
                        {"version", ctx->version},
                        {"auth", "trusted"},

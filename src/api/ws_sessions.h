@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "api/handlers.h"
 #include "common/log.h"
@@ -29,6 +30,8 @@ namespace net = boost::asio;
 constexpr std::chrono::milliseconds kEventPoll{200};
 // Upper bound for letting our own handlers finish after a close.
 constexpr std::chrono::seconds kDrainTime{2};
+// Bytes read from the VM's socket per WebSocket frame at most.
+constexpr size_t kRelayChunk = 64 << 10;
 
 // Closes the connection, then runs the io_context until none of our handlers
 // is pending (`pending` counts them): they capture locals of the caller.
@@ -95,8 +98,9 @@ void RunEvents(net::io_context& ioc, Ws& ws,
   CloseAndDrain(ioc, ws, pending);
 }
 
-// Relays bytes between the WebSocket (binary frames) and the VM's serial
-// socket until either side closes.
+// Relays bytes between the WebSocket (binary frames) and the VM's serial or
+// VNC socket until either side closes. A client frame over the connection's
+// read_message_max fails the read, and Beast closes with 1009 (too big).
 template <class Ws>
 void RunConsole(net::io_context& ioc, Ws& ws,
                 net::local::stream_protocol::socket& serial,
@@ -104,7 +108,8 @@ void RunConsole(net::io_context& ioc, Ws& ws,
   bool finished = false;
   bool closing = false;  // a polite WebSocket close is in flight
   int pending = 0;
-  std::array<char, 4096> from_serial;
+  // Large reads keep VNC framebuffer updates in few frames.
+  std::vector<char> from_serial(kRelayChunk);
   beast::flat_buffer from_ws;
   ws.binary(true);
 

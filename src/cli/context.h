@@ -41,6 +41,10 @@ void AddOperationCommands(CLI::App& app, Context& ctx);
 void AddTokenCommands(CLI::App& app, Context& ctx);
 void AddEventsCommand(CLI::App& app, Context& ctx);
 void AddImageCommands(CLI::App& app, Context& ctx);
+// vireo screenshot NAME FILE.png
+void AddScreenshotCommand(CLI::App& app, Context& ctx);
+// vireo console NAME --vga: the web UI's URL of the graphical console.
+Status PrintVgaConsoleUrl(Context& ctx, const std::string& name);
 
 // cloud-init options of launch and create (--hostname, --ssh-key,
 // --user-data); the files are read here and sent by content.

@@ -15,6 +15,7 @@ namespace {
 struct ConsoleArgs {
   std::string name;
   bool log = false;
+  bool vga = false;
   int64_t tail = 0;
 };
 
@@ -59,8 +60,12 @@ void AddConsoleCommand(CLI::App& app, Context& ctx) {
   c->add_option("--tail", args->tail, "With --log: only the last N bytes")
       ->check(CLI::PositiveNumber)
       ->needs("--log");
+  c->add_flag("--vga", args->vga,
+              "Print the web UI's URL of the graphical console and exit")
+      ->excludes("--log");
   c->callback([&ctx, args] {
     ctx.action = [&ctx, args]() {
+      if (args->vga) return PrintVgaConsoleUrl(ctx, args->name);
       return args->log ? PrintLog(ctx, *args) : Attach(ctx, *args);
     };
   });

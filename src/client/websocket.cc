@@ -75,6 +75,36 @@ class WebSocketImpl final : public WebSocket {
     return beast::buffers_to_string(buffer.data());
   }
 
+  Result<std::string> ReadFor(std::chrono::milliseconds timeout) override {
+    if (closed_)
+      return Err(ErrorCode::kFailedPrecondition, "websocket is closed");
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    bool done = false;
+    ws_->async_read(buffer, [&](beast::error_code e, size_t) {
+      ec = e;
+      done = true;
+    });
+    io_->restart();
+    bool in_time = RunUntil(*io_, Clock::now() + timeout, [this] {
+      beast::error_code ignored;
+      beast::get_lowest_layer(*ws_).close(ignored);
+    });
+    if (!in_time || !done) {
+      closed_ = true;
+      return Err(ErrorCode::kTimeout, "websocket read: nothing within " +
+                                          std::to_string(timeout.count()) +
+                                          " ms");
+    }
+    if (ec) {
+      if (ec == websocket::error::closed || IsDisconnect(ec)) {
+        return Err(ErrorCode::kUnavailable, "websocket closed by the server");
+      }
+      return tl::unexpected(FromBeast(ec, "websocket read"));
+    }
+    return beast::buffers_to_string(buffer.data());
+  }
+
   Status Write(std::string_view data, bool binary) override {
     beast::error_code ec;
     ws_->binary(binary);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,10 @@ class WebSocket {
 
   // Blocks for the next message. kUnavailable once the peer closed.
   [[nodiscard]] virtual Result<std::string> Read() = 0;
+  // Like Read, but gives up after `timeout` with kTimeout; the WebSocket is
+  // closed then (a cancelled read leaves it unusable).
+  [[nodiscard]] virtual Result<std::string> ReadFor(
+      std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual Status Write(std::string_view data,
                                      bool binary = true) = 0;
   // Sends a close frame (best effort) and closes the connection.

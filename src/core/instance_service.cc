@@ -291,6 +291,17 @@ Result<VmPaths> InstanceService::Paths(const std::string& name) {
   return impl_->engine_->PathsFor(inst);
 }
 
+Result<std::string> InstanceService::Screenshot(const std::string& name) {
+  ASSIGN_OR_RETURN(Instance inst, Get(name));
+  const InstanceState state = inst.status.state;
+  if (state != InstanceState::kRunning && state != InstanceState::kPaused) {
+    return Err(ErrorCode::kFailedPrecondition,
+               "instance '" + name + "' is not running (state " +
+                   std::string(ToString(state)) + ")");
+  }
+  return impl_->engine_->Screenshot(name);
+}
+
 Json InstanceService::HostResources() {
   auto all = impl_->store_->ListInstances();
   Json j = impl_->resources_->Describe(all ? *all : std::vector<Instance>{});

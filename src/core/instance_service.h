@@ -112,6 +112,9 @@ class InstanceService {
   [[nodiscard]] Result<Operation> BeginEject(const std::string& name);
   // Path of the serial log and socket, for consoles.
   [[nodiscard]] Result<VmPaths> Paths(const std::string& name);
+  // The current screen as PNG bytes; kFailedPrecondition unless the VM runs
+  // (or is paused).
+  [[nodiscard]] Result<std::string> Screenshot(const std::string& name);
   Json HostResources();
   // state_dir/<id> for an instance id (not created).
   [[nodiscard]] std::string StateDir(const std::string& instance_id) const;

@@ -31,6 +31,7 @@ struct VmPaths {
   std::string dir;  // per-instance runtime directory
   std::string qmp_socket;
   std::string serial_socket;
+  std::string vnc_socket;  // QEMU's VNC server (graphical console)
   std::string console_log;
   std::string pid_file;
   std::string qemu_log;  // QEMU's own stderr
@@ -75,6 +76,9 @@ class VmEngine {
                                          const std::string& command,
                                          const Json& arguments) = 0;
   virtual bool IsRunning(const std::string& name) = 0;
+  // The current screen as PNG bytes (QMP screendump).
+  [[nodiscard]] virtual Result<std::string> Screenshot(
+      const std::string& name) = 0;
 };
 
 }  // namespace vireo

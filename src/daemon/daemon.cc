@@ -12,6 +12,7 @@
 #include "auth/token_service.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "core/console_tickets.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -56,6 +57,8 @@ struct Daemon::Parts {
   std::unique_ptr<QemuEngine> engine;
   std::unique_ptr<DirPool> pool;
   EventBus events;
+  // Before operations: console operations wait on their tickets.
+  std::unique_ptr<ConsoleTickets> console_tickets;
   std::unique_ptr<ResourceTracker> resources;
   std::unique_ptr<OperationManager> operations;
   std::unique_ptr<ImageService> images;
@@ -93,6 +96,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
                    DirPool::Create("default", o.data_dir + "/storage/default"));
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
+  parts->console_tickets = std::make_unique<ConsoleTickets>(
+      std::chrono::milliseconds(o.console_ticket_ttl_ms));
   parts->operations = std::make_unique<OperationManager>(&parts->events);
   parts->storage =
       std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
@@ -143,6 +148,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.volumes = parts->volumes.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.console_tickets = parts->console_tickets.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
@@ -159,6 +165,8 @@ Daemon::~Daemon() {
   // Stop taking requests, let running operations finish, then stop reacting
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
+  // Console operations still waiting for a client end now, not at expiry.
+  if (parts_->console_tickets) parts_->console_tickets->Shutdown();
   parts_->operations.reset();
   parts_->volumes.reset();
   parts_->instances.reset();

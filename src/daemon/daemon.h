@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -17,7 +18,8 @@ struct DaemonOptions {
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;
   int stop_timeout_s = 30;
-  std::string default_network = "auto";  // "auto" (vireo0) or "none"
+  std::string default_network = "auto";   // "auto" (vireo0) or "none"
+  int64_t console_ticket_ttl_ms = 30000;  // validity of a console secret
 };
 
 // Wires the store, engine, storage, services and API together, and tears

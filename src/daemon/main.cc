@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "none"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str();
+  // Consoles: how long a console secret stays valid (hidden; for tests).
+  app.add_option("--console-ticket-ttl-ms", o.console_ticket_ttl_ms)
+      ->check(CLI::PositiveNumber)
+      ->group("");
   CLI11_PARSE(app, argc, argv);
 
   vireo::InitLogging(log_level);

@@ -38,6 +38,7 @@ const GuestKit& GuestKit::Get() {
         fs::exists(dir + "/vmlinux") ? dir + "/vmlinux" : dir + "/vmlinuz";
     k.initrd = dir + "/initrd.img";
     k.data_disk = dir + "/data.qcow2";
+    k.vga_kernel = dir + "/vmlinuz";
     if (!fs::exists(k.kernel) || !fs::exists(k.initrd)) {
       fprintf(stderr, "guest kit missing in %s: run scripts/guest-kit\n",
               dir.c_str());
@@ -172,6 +173,15 @@ Json GuestSpec(const std::string& name, const std::string& extra_cmdline) {
   if (!extra_cmdline.empty()) cmdline += " " + extra_cmdline;
   return {{"name", name},         {"cpus", 1},
           {"memory", "256M"},     {"kernel", kit.kernel},
+          {"initrd", kit.initrd}, {"cmdline", cmdline}};
+}
+
+Json VgaGuestSpec(const std::string& name, const std::string& extra_cmdline) {
+  const auto& kit = GuestKit::Get();
+  std::string cmdline = "console=tty0 console=ttyS0";
+  if (!extra_cmdline.empty()) cmdline += " " + extra_cmdline;
+  return {{"name", name},         {"cpus", 1},
+          {"memory", "256M"},     {"kernel", kit.vga_kernel},
           {"initrd", kit.initrd}, {"cmdline", cmdline}};
 }
 

@@ -18,6 +18,9 @@ struct GuestKit {
   std::string kernel;
   std::string initrd;
   std::string data_disk;
+  // The compressed bzImage: booted through the real-mode entry, the kernel
+  // sets up the VGA text console (vmlinux's PVH entry leaves it blank).
+  std::string vga_kernel;
   static const GuestKit& Get();  // fails the test binary if the kit is missing
 };
 
@@ -54,6 +57,10 @@ class Daemon {
 
 // JSON body for a guest-kit VM.
 Json GuestSpec(const std::string& name, const std::string& extra_cmdline = "");
+// A guest-kit VM that prints to the VGA screen and the serial port, with a
+// shell on each (console=tty0 console=ttyS0: markers still reach the log).
+Json VgaGuestSpec(const std::string& name,
+                  const std::string& extra_cmdline = "");
 
 std::string ConsoleLog(ApiClient& c, const std::string& name);
 // Polls the console log until `marker` has appeared `count` times.

@@ -71,6 +71,11 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
                    ",server=on,wait=off,logfile=" +
                    QemuEscape(paths_.console_log) + ",logappend=on",
                "-serial", "chardev:serial0"});
+  // The graphical console: QEMU's VNC server on a unix socket only (vireod
+  // relays it to authenticated WebSocket clients). force-shared: several
+  // viewers may watch one screen without kicking each other off.
+  Push(&argv, {"-vnc", "unix:" + QemuEscape(paths_.vnc_socket) +
+                           ",share=force-shared"});
   Push(&argv, {"-pidfile", paths_.pid_file});
   // -kernel/-initrd/-append take their value verbatim (no key=value parsing).
   if (!c.kernel.empty()) {

@@ -24,8 +24,8 @@ std::string QemuEscape(std::string_view value);
 // Builds the QEMU argv for an instance. Every option and value is its own
 // argv element (nothing goes through a shell), and values inside key=value
 // option strings are escaped, so user-supplied names and paths cannot
-// inject options. No option opens a TCP listener: QMP and the serial
-// console are unix sockets in the VM's runtime directory.
+// inject options. No option opens a TCP listener: QMP, the serial console
+// and the VNC display are unix sockets in the VM's runtime directory.
 class QemuCommandLine {
  public:
   QemuCommandLine(const Instance& instance, const VmPaths& paths,

@@ -8,9 +8,11 @@ constexpr int kAhciPorts = 6;
 
 Result<DeviceProfile> ProfileFor(std::string_view os_type) {
   if (os_type == "linux" || os_type.empty())
-    return DeviceProfile{"virtio", "virtio", false, false};
-  if (os_type == "windows") return DeviceProfile{"sata", "e1000e", true, true};
-  if (os_type == "other") return DeviceProfile{"sata", "e1000e", false, false};
+    return DeviceProfile{"virtio", "virtio", true, false, "VGA"};
+  if (os_type == "windows")
+    return DeviceProfile{"sata", "e1000e", true, true, "VGA"};
+  if (os_type == "other")
+    return DeviceProfile{"sata", "e1000e", true, false, "VGA"};
   return Err(ErrorCode::kInvalidArgument,
              "unknown os_type '" + std::string(os_type) +
                  "' (expected linux, windows or other)");
@@ -44,6 +46,8 @@ Result<std::string> AhciPorts::Next(const std::string& what) {
 
 std::vector<std::string> ProfileExtraArgs(const DeviceProfile& profile) {
   std::vector<std::string> args;
+  if (!profile.video.empty())
+    args.insert(args.end(), {"-device", profile.video + ",id=video0"});
   if (profile.usb_tablet) {
     args.insert(args.end(), {"-device", "qemu-xhci,id=usb", "-device",
                              "usb-tablet,bus=usb.0,id=tablet0"});

@@ -11,13 +11,18 @@ namespace vireo {
 
 // The emulated hardware that fits a guest OS: Linux gets paravirtual
 // (virtio) devices; Windows gets devices it drives without extra drivers
-// (AHCI disks, e1000e NIC, a USB tablet for the pointer, RTC in local time);
-// "other" gets the same safe devices but a UTC clock.
+// (AHCI disks, e1000e NIC, RTC in local time); "other" gets the same safe
+// devices but a UTC clock. Every profile has a display and a USB tablet (an
+// absolute pointer, so a VNC viewer's mouse lines up with the guest's).
 struct DeviceProfile {
   std::string disk_bus;   // "virtio" or "sata"
   std::string nic_model;  // NicConfig.model value: "virtio", "e1000e", ...
   bool usb_tablet = false;
   bool rtc_localtime = false;
+  // -device driver of the display. Standard VGA for all: every OS drives it
+  // without extra drivers and Linux's text console (vgacon) works on it;
+  // virtio-gpu would need a guest module.
+  std::string video = "VGA";
 };
 
 [[nodiscard]] Result<DeviceProfile> ProfileFor(std::string_view os_type);

@@ -7,6 +7,7 @@
 // glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37).
 extern "C" {
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 }
 
 #include <atomic>
@@ -18,6 +19,7 @@ extern "C" {
 #include "common/process.h"
 #include "engine/qemu/qmp_client.h"
 #include "engine/qemu/runtime_files.h"
+#include "engine/qemu/screenshot.h"
 
 namespace vireo {
 
@@ -137,6 +139,7 @@ VmPaths QemuEngine::PathsFor(const Instance& instance) const {
   p.dir = options_.run_dir + "/" + instance.id;
   p.qmp_socket = p.dir + "/qmp.sock";
   p.serial_socket = p.dir + "/serial.sock";
+  p.vnc_socket = p.dir + "/vnc.sock";
   p.console_log = p.dir + "/console.log";
   p.pid_file = p.dir + "/qemu.pid";
   p.qemu_log = p.dir + "/qemu.log";
@@ -172,10 +175,15 @@ Result<int> QemuEngine::StartReserved(const Instance& instance,
   VmPaths paths = PathsFor(instance);
   TRY(CheckSocketPath(paths.qmp_socket));
   TRY(CheckSocketPath(paths.serial_socket));
+  TRY(CheckSocketPath(paths.vnc_socket));
   QemuLaunchOptions launch = launch_;
   launch.tap_fds = tap_fds;
   ASSIGN_OR_RETURN(auto argv, QemuCommandLine(instance, paths, launch).Build());
   TRY(MakeDirs(paths.dir));
+  // Only vireod reaches the sockets (VNC has no password of its own). QEMU
+  // binds them before -runas drops its privileges, and needs no path in
+  // here afterwards (screenshots go through a passed fd).
+  ::chmod(paths.dir.c_str(), 0700);
   // A QEMU from an earlier vireod that was never adopted still owns the
   // sockets; removing them would orphan it.
   if (auto old_pid = ReadPidFile(paths.pid_file);
@@ -415,6 +423,13 @@ Result<Json> QemuEngine::Qmp(const std::string& name,
       qmp->Execute(command, arguments.is_null() ? Json::object() : arguments);
   TRY_CTX(reply, name);
   return reply;
+}
+
+Result<std::string> QemuEngine::Screenshot(const std::string& name) {
+  ASSIGN_OR_RETURN(auto qmp, QmpFor(name));
+  auto png = CaptureScreenPng(*qmp);
+  TRY_CTX(png, name);
+  return png;
 }
 
 bool QemuEngine::IsRunning(const std::string& name) {

@@ -52,6 +52,7 @@ class QemuEngine : public VmEngine {
   Result<Json> Qmp(const std::string& name, const std::string& command,
                    const Json& arguments) override;
   bool IsRunning(const std::string& name) override;
+  Result<std::string> Screenshot(const std::string& name) override;
 
  private:
   struct Vm;

@@ -38,6 +38,23 @@ Error QmpError(const Json& error) {
   return Error(code, "qmp: " + desc);
 }
 
+// One sendmsg() carrying `fd` as SCM_RIGHTS ancillary data.
+ssize_t SendWithFd(int sock, const char* data, size_t size, int fd) {
+  iovec iov{const_cast<char*>(data), size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<QmpClient>> QmpClient::Connect(
@@ -165,7 +182,8 @@ bool QmpClient::WaitClosed(std::chrono::milliseconds timeout) {
 
 Result<Json> QmpClient::Execute(const std::string& command,
                                 const Json& arguments,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                int pass_fd) {
   if (!arguments.is_object()) {
     return Err(ErrorCode::kInvalidArgument,
                "qmp: arguments of " + command + " must be an object");
@@ -188,8 +206,14 @@ Result<Json> QmpClient::Execute(const std::string& command,
     std::lock_guard lock(write_mu_);
     size_t off = 0;
     while (off < line.size()) {
-      ssize_t n =
-          ::send(fd_.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+      ssize_t n;
+      if (pass_fd >= 0 && off == 0) {
+        // The fd rides on the first byte of the command, as QEMU expects.
+        n = SendWithFd(fd_.get(), line.data(), line.size(), pass_fd);
+      } else {
+        n = ::send(fd_.get(), line.data() + off, line.size() - off,
+                   MSG_NOSIGNAL);
+      }
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         sent = false;

@@ -51,9 +51,12 @@ class QmpClient {
   // Sends a command and waits for its reply. QMP errors become
   // kInvalidArgument/kNotFound/kFailedPrecondition with QEMU's description;
   // a closed connection is kUnavailable; no reply in time is kTimeout.
+  // pass_fd >= 0 is sent along with the command (SCM_RIGHTS), for commands
+  // such as add-fd that take a file descriptor.
   [[nodiscard]] Result<Json> Execute(
       const std::string& command, const Json& arguments = Json::object(),
-      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      int pass_fd = -1);
 
   // Waits until the reader has seen the end of the stream and finished: every
   // event QEMU sent and the close handler have been delivered. False on
