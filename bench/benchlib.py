@@ -258,14 +258,15 @@ class VireoApi:
 
 
 class Vireod:
-    """A private vireod: temp data dir, unix socket only, HTTPS off."""
+    """A private vireod: temp data dir, unix socket, HTTPS off unless
+    `https` names a listen address (host:port)."""
 
-    def __init__(self, binary, workdir, tag, accel, extra_args=()):
+    def __init__(self, binary, workdir, tag, accel, extra_args=(), https=""):
         self.data_dir = os.path.join(workdir, f"vireo-{tag}")
         os.makedirs(self.data_dir, exist_ok=True)
         self.sock = os.path.join(self.data_dir, "vireo.sock")
         self.log_path = os.path.join(workdir, f"vireod-{tag}.log")
-        argv = [binary, "--data-dir", self.data_dir, "--socket", self.sock, "--https", "",
+        argv = [binary, "--data-dir", self.data_dir, "--socket", self.sock, "--https", https,
                 "--log-level", "warn"]
         if accel:
             argv += ["--accel", accel]

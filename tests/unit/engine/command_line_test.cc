@@ -26,6 +26,7 @@ VmPaths MakePaths(const std::string& dir = "/run/vireo/0123456789abcdef") {
   p.dir = dir;
   p.qmp_socket = dir + "/qmp.sock";
   p.serial_socket = dir + "/serial.sock";
+  p.vnc_socket = dir + "/vnc.sock";
   p.console_log = dir + "/console.log";
   p.pid_file = dir + "/qemu.pid";
   p.qemu_log = dir + "/qemu.log";
@@ -55,12 +56,19 @@ std::string ValueOf(const std::vector<std::string>& argv,
   return "";
 }
 
+// The display devices every VM has (device_profile_test checks them).
+bool IsDisplayDevice(const std::string& device) {
+  return device.rfind("VGA,", 0) == 0 || device.rfind("qemu-xhci,", 0) == 0 ||
+         device.rfind("usb-tablet,", 0) == 0;
+}
+
 std::vector<std::string> ValuesOf(const std::vector<std::string>& argv,
                                   const std::string& flag,
                                   bool root_ports = false) {
   std::vector<std::string> out;
   for (size_t i = 0; i + 1 < argv.size(); ++i) {
-    if (argv[i] == flag && (root_ports || !IsRootPort(argv[i + 1])))
+    if (argv[i] == flag && (root_ports || !IsRootPort(argv[i + 1])) &&
+        !IsDisplayDevice(argv[i + 1]))
       out.push_back(argv[i + 1]);
   }
   return out;
@@ -77,6 +85,9 @@ TEST(CommandLineTest, BasicTcg) {
   EXPECT_EQ(ValueOf(argv, "-m"), "64M");
   EXPECT_EQ(ValueOf(argv, "-display"), "none");
   EXPECT_EQ(ValueOf(argv, "-vga"), "none");
+  // The display is exported by VNC on a unix socket only, shared by viewers.
+  EXPECT_EQ(ValueOf(argv, "-vnc"),
+            "unix:/run/vireo/0123456789abcdef/vnc.sock,share=force-shared");
   EXPECT_THAT(argv, Contains("-nodefaults"));
   EXPECT_THAT(argv, Contains("-no-user-config"));
   EXPECT_EQ(ValueOf(argv, "-pidfile"), "/run/vireo/0123456789abcdef/qemu.pid");
@@ -179,10 +190,11 @@ TEST(CommandLineTest, UserModeNicsWithoutHostListeners) {
     EXPECT_THAT(arg, Not(HasSubstr("tcp:")));
     EXPECT_THAT(arg, Not(HasSubstr("host=")));
     EXPECT_THAT(arg, Not(HasSubstr("port=")));
-    EXPECT_THAT(arg, Not(HasSubstr("-vnc")));
     EXPECT_THAT(arg, Not(HasSubstr("telnet")));
   }
-  EXPECT_THAT(argv, Not(Contains("-vnc")));
+  // VNC only on a unix socket, never TCP.
+  for (const auto& vnc : ValuesOf(argv, "-vnc"))
+    EXPECT_EQ(vnc.rfind("unix:/", 0), 0u) << vnc;
   EXPECT_THAT(argv, Not(Contains("-spice")));
   EXPECT_THAT(argv, Not(Contains("-gdb")));
 }

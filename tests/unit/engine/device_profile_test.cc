@@ -47,6 +47,7 @@ VmPaths Paths() {
   p.dir = "/run/vireo/x";
   p.qmp_socket = p.dir + "/qmp.sock";
   p.serial_socket = p.dir + "/serial.sock";
+  p.vnc_socket = p.dir + "/vnc.sock";
   p.console_log = p.dir + "/console.log";
   p.pid_file = p.dir + "/qemu.pid";
   return p;
@@ -142,7 +143,9 @@ TEST(DeviceProfileTest, LinuxIsVirtioWithUtcClock) {
   auto devices = ValuesOf(argv, "-device");
   EXPECT_THAT(devices, Contains(HasSubstr("virtio-blk-pci,drive=disk0")));
   EXPECT_THAT(devices, Contains(HasSubstr("virtio-net-pci,netdev=net0")));
-  EXPECT_THAT(devices, Not(Contains(HasSubstr("usb-tablet"))));
+  // Every VM has a display and an absolute pointer for its VNC console.
+  EXPECT_THAT(devices, Contains("VGA,id=video0"));
+  EXPECT_THAT(devices, Contains(HasSubstr("usb-tablet,bus=usb.0")));
   EXPECT_THAT(ValuesOf(argv, "-rtc"), ElementsAre("base=utc"));
 }
 
@@ -168,7 +171,8 @@ TEST(DeviceProfileTest, OtherIsSataE1000eUtc) {
   auto devices = ValuesOf(argv, "-device");
   EXPECT_THAT(devices, Contains(HasSubstr("ide-hd,bus=ide.0,drive=disk0")));
   EXPECT_THAT(devices, Contains(HasSubstr("e1000e,netdev=net0")));
-  EXPECT_THAT(devices, Not(Contains(HasSubstr("usb-tablet"))));
+  EXPECT_THAT(devices, Contains("VGA,id=video0"));
+  EXPECT_THAT(devices, Contains(HasSubstr("usb-tablet,bus=usb.0")));
   EXPECT_THAT(ValuesOf(argv, "-rtc"), ElementsAre("base=utc"));
 }
 

@@ -125,6 +125,7 @@ TEST_F(QemuEngineTest, UsesTcgOnThisHost) {
   EXPECT_EQ(p.dir, dir_ + "/run/00000000000000a1");
   EXPECT_EQ(p.qmp_socket, p.dir + "/qmp.sock");
   EXPECT_EQ(p.serial_socket, p.dir + "/serial.sock");
+  EXPECT_EQ(p.vnc_socket, p.dir + "/vnc.sock");
   EXPECT_EQ(p.console_log, p.dir + "/console.log");
   EXPECT_EQ(p.pid_file, p.dir + "/qemu.pid");
   EXPECT_EQ(p.qemu_log, p.dir + "/qemu.log");
