@@ -104,7 +104,15 @@ void BackupService::SchedulerLoop() {
                  op.error().ToString());
         continue;
       }
-      auto fin = ops_->Wait(op->id, std::chrono::hours(24));
+      // Wait in slices so a shutting-down vireod is not held up.
+      Result<Operation> fin = ops_->Get(op->id);
+      while (fin && fin->status == OperationStatus::kRunning) {
+        {
+          std::lock_guard lock(mu_);
+          if (stopping_) return;
+        }
+        fin = ops_->Wait(op->id, std::chrono::seconds(1));
+      }
       if (!fin || fin->status != OperationStatus::kSuccess) continue;
       std::string keep = Option(opts, "backups.keep-last");
       if (!keep.empty() && options_.prune &&

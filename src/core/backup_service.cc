@@ -64,7 +64,9 @@ BackupService::BackupService(Store* store, VmEngine* engine,
       open_(std::move(open)),
       options_(std::move(options)) {}
 
-BackupService::~BackupService() {
+BackupService::~BackupService() { StopScheduler(); }
+
+void BackupService::StopScheduler() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

@@ -65,6 +65,8 @@ class BackupService {
                                                   const std::string& store);
   // Starts the schedule thread (backups.schedule of each instance).
   void StartScheduler();
+  // Stops it (waits for the thread; a running backup operation continues).
+  void StopScheduler();
 
  private:
   Status CheckDisks(const Instance& inst);
