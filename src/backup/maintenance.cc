@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "backup/fs_repository.h"
 #include "backup/prune_policy.h"
@@ -16,23 +17,35 @@ namespace vireo::backup {
 namespace fs = std::filesystem;
 
 // How long gc waits for running writers/readers before reporting busy.
-inline constexpr int kExclusiveLockWaitMs = 5'000;
+inline constexpr int kExclusiveLockWaitMs = 2'000;
 
 Result<VerifyReport> FsRepository::Verify(const Progress& progress) {
   ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(state_->lock_path(),
                                                        FileLock::Mode::kShared,
                                                        kSharedLockWaitMs));
   ASSIGN_OR_RETURN(auto ids, state_->ListIds());
+  // Manifests first, ordered oldest first like List() (damaged ones, whose
+  // time is unknown, by id).
+  std::vector<
+      std::pair<std::tuple<int64_t, int64_t, std::string>, Result<Manifest>>>
+      manifests;
+  for (const auto& id : ids) {
+    auto m = state_->LoadManifest(id);
+    if (!m && m.error().code() == ErrorCode::kNotFound) continue;  // deleted
+    std::tuple<int64_t, int64_t, std::string> key{0, 0, id};
+    if (m) key = {m->info.created_at, m->committed_us, id};
+    manifests.emplace_back(std::move(key), std::move(m));
+  }
+  std::sort(manifests.begin(), manifests.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   VerifyReport report;
   // Each chunk is read once however many backups share it; its users are
   // remembered so a damaged chunk marks all of them.
   std::map<std::string, std::set<size_t>> users;
-  for (const auto& id : ids) {
+  for (auto& [key, m] : manifests) {
     BackupStatus status;
-    status.id = id;
-    auto m = state_->LoadManifest(id);
+    status.id = std::get<2>(key);
     if (!m) {
-      if (m.error().code() == ErrorCode::kNotFound) continue;  // deleted
       status.ok = false;
       status.errors.push_back(m.error().message());
     } else {

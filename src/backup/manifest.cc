@@ -92,6 +92,8 @@ Result<Manifest> DecodeManifest(const std::string& id,
     return tl::unexpected(Damaged(id, "unsupported manifest version"));
   Json body;
   if (keys) {
+    if (file->value("id", "") != id)
+      return tl::unexpected(Damaged(id, "id mismatch"));
     if (!file->contains("sealed"))
       return tl::unexpected(Damaged(id, "not encrypted in an encrypted store"));
     auto raw = Base64Decode(file->value("sealed", ""));
