@@ -17,6 +17,7 @@
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
+#include "core/backup_store_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -65,6 +66,8 @@ struct Daemon::Parts {
   std::unique_ptr<VolumeService> volumes;
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<ApiServer> api;
+  // Backup stores (repositories); used by the API and backup jobs.
+  std::unique_ptr<BackupStoreService> backup_stores;
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
@@ -94,6 +97,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
   parts->operations = std::make_unique<OperationManager>(&parts->events);
+  parts->backup_stores = std::make_unique<BackupStoreService>(
+      parts->store.get(), parts->operations.get());
   parts->storage =
       std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
   parts->storage->Load();
@@ -143,6 +148,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.volumes = parts->volumes.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.backup_stores = parts->backup_stores.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
