@@ -176,8 +176,7 @@ Result<BackupInfo> FsRepository::Import(const std::string& file,
     return Err(ErrorCode::kInvalidArgument, "import " + file + ": " + what);
   };
   std::vector<uint8_t> head(16);
-  TRY(in.Read(head));
-  if (std::memcmp(head.data(), kMagic, 8) != 0)
+  if (!in.Read(head) || std::memcmp(head.data(), kMagic, 8) != 0)
     return bad("not a vireo backup archive");
   uint32_t version;
   std::memcpy(&version, head.data() + 8, 4);
