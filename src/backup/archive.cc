@@ -133,7 +133,8 @@ Status FsRepository::Export(const std::string& id, const std::string& file,
   head.resize(16, 0);
   std::memcpy(head.data() + 8, &kArchiveVersion, 4);
   if (Status st = out.Write(head); !st) return fail(st.error());
-  std::string manifest = Json{{"backup", ToJson(info)}}.dump();
+  std::string manifest = Json{{"backup", ToJson(info)}}.dump(
+      -1, ' ', false, Json::error_handler_t::replace);
   if (Status st = WriteRecord(out, kRecManifest, 0, 0, AsBytes(manifest)); !st)
     return fail(st.error());
   uint64_t done = 0;
