@@ -5,6 +5,7 @@
 
 #include "auth/token_service.h"
 #include "common/error.h"
+#include "core/backup_store_service.h"
 #include "core/backup_service.h"
 #include "core/events.h"
 #include "core/image_service.h"
@@ -38,6 +39,7 @@ struct ApiServices {
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
+  BackupStoreService* backup_stores = nullptr;  // null: backup-store routes 503
   BackupService* backups = nullptr;  // backup/restore jobs; null: 503
 };
 

@@ -165,6 +165,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.backups = parts->backups.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.backup_stores = parts->backup_stores.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
