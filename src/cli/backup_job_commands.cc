@@ -39,7 +39,8 @@ void PrintBackup(const Json& b) {
                 << HumanSize(JBytes(d, "bytes_read")) << ", new "
                 << HumanSize(JBytes(d, "bytes_new")) << "\n";
   }
-  if (!JStr(b, "note").empty()) std::cout << "  note: " << JStr(b, "note") << "\n";
+  if (!JStr(b, "note").empty())
+    std::cout << "  note: " << JStr(b, "note") << "\n";
 }
 
 struct JobArgs {
@@ -68,10 +69,10 @@ void AddBackupJobCommands(CLI::App* backup, Context& ctx) {
       Json body = Json::object();
       if (!a->store.empty()) body["store"] = a->store;
       ASSIGN_OR_RETURN(
-          Json b, client->CallAndWait("POST",
-                                      "/1.0/instances/" + UrlEscape(a->name) +
-                                          "/backups",
-                                      body, std::chrono::hours(24)));
+          Json b,
+          client->CallAndWait(
+              "POST", "/1.0/instances/" + UrlEscape(a->name) + "/backups", body,
+              std::chrono::hours(24)));
       if (ctx.options.json)
         PrintJson(b);
       else

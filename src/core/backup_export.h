@@ -30,8 +30,8 @@ struct ExportRequest {
 
 struct ExportedDisk {
   std::string name;
-  NbdSource source;          // source.bitmap set when incremental
-  std::string full_reason;   // why the bitmap is not used ("" if it is)
+  NbdSource source;         // source.bitmap set when incremental
+  std::string full_reason;  // why the bitmap is not used ("" if it is)
 };
 
 class DiskExport {
@@ -46,10 +46,10 @@ class DiskExport {
 };
 
 struct ExportOptions {
-  std::string work_dir;        // socket and fleecing images (created)
-  std::string qemu_user;       // owner of work_dir files when QEMU drops root
-  std::string bitmap_prefix;   // "vireo-<store key>-"
-  std::string new_bitmap;      // prefix + new generation
+  std::string work_dir;       // socket and fleecing images (created)
+  std::string qemu_user;      // owner of work_dir files when QEMU drops root
+  std::string bitmap_prefix;  // "vireo-<store key>-"
+  std::string new_bitmap;     // prefix + new generation
 };
 
 // Running VM: QMP fleecing (temporary qcow2 over each disk, blockdev-backup

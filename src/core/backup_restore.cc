@@ -45,8 +45,8 @@ CreateRequest RequestFrom(const InstanceConfig& c, const std::string& name,
     if (n.type == "network") {
       // The original MAC and address only when the VM comes back as itself;
       // a copy next to the original would clash.
-      r.networks.push_back(NicRequest{n.network, same_name ? n.mac : "",
-                                      same_name ? n.ip : ""});
+      r.networks.push_back(
+          NicRequest{n.network, same_name ? n.mac : "", same_name ? n.ip : ""});
     } else {
       ++user_nics;
     }
@@ -74,9 +74,10 @@ Result<Json> BackupService::DoRestore(std::shared_ptr<backup::Repository> repo,
   std::vector<uint8_t> buf;
   for (const auto& d : info.disks) {
     ASSIGN_OR_RETURN(auto reader, repo->OpenDisk(info.id, d.name));
-    std::string file = scratch.path + "/" + std::to_string(files.size()) + ".raw";
-    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                       0600));
+    std::string file =
+        scratch.path + "/" + std::to_string(files.size()) + ".raw";
+    UniqueFd fd(
+        ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) return ErrnoErr("create " + file);
     if (::ftruncate(fd.get(), static_cast<off_t>(reader->virtual_size())) != 0)
       return ErrnoErr("size " + file);
@@ -114,8 +115,9 @@ Result<Json> BackupService::DoRestore(std::shared_ptr<backup::Repository> repo,
     if (d.media != "disk") continue;
     auto it = files.find(d.name);
     if (it == files.end())
-      return Err(ErrorCode::kDataLoss,
-                 "backup " + info.id + " has no data for disk '" + d.name + "'");
+      return Err(
+          ErrorCode::kDataLoss,
+          "backup " + info.id + " has no data for disk '" + d.name + "'");
     DiskRequest dr;
     dr.source = it->second;
     req.disks.push_back(dr);
@@ -126,7 +128,8 @@ Result<Json> BackupService::DoRestore(std::shared_ptr<backup::Repository> repo,
                    ops_->Wait(create.id, std::chrono::hours(24)));
   if (finished.status != OperationStatus::kSuccess) {
     auto code = ErrorCode::kInternal;
-    if (finished.error_code == "already_exists") code = ErrorCode::kAlreadyExists;
+    if (finished.error_code == "already_exists")
+      code = ErrorCode::kAlreadyExists;
     return Err(code, "create instance '" + name + "': " + finished.error);
   }
   LOG_INFO("restored backup {} as instance '{}'", info.id, name);

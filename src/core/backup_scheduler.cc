@@ -41,11 +41,24 @@ int64_t ParseBackupSchedule(const std::string& s) {
   if (v.empty()) return 0;
   int64_t unit = 1;
   switch (v.back()) {
-    case 's': unit = 1; v.pop_back(); break;
-    case 'm': unit = 60; v.pop_back(); break;
-    case 'h': unit = 3600; v.pop_back(); break;
-    case 'd': unit = 86400; v.pop_back(); break;
-    default: break;
+    case 's':
+      unit = 1;
+      v.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      v.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      v.pop_back();
+      break;
+    case 'd':
+      unit = 86400;
+      v.pop_back();
+      break;
+    default:
+      break;
   }
   if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
       v.size() > 9)
@@ -122,9 +135,9 @@ void BackupService::SchedulerLoop() {
         policy.instance = inst.name();
         policy.keep_last = std::max(1, std::stoi(keep));
         auto repo = open_(store);
-        auto pruned = repo ? (*repo)->Prune(policy)
-                           : Result<backup::PruneReport>(
-                                 tl::unexpected(repo.error()));
+        auto pruned =
+            repo ? (*repo)->Prune(policy)
+                 : Result<backup::PruneReport>(tl::unexpected(repo.error()));
         if (!pruned)
           LOG_WARN("prune after scheduled backup of '{}': {}", inst.name(),
                    pruned.error().ToString());

@@ -82,8 +82,8 @@ Status BackupService::CheckDisks(const Instance& inst) {
     if (::stat(d.path.c_str(), &st) != 0)
       return Err(ErrorCode::kFailedPrecondition,
                  "cannot back up '" + inst.name() + "': the file of disk '" +
-                     d.name + "' (" + d.path + ") is missing: " +
-                     strerror(errno));
+                     d.name + "' (" + d.path +
+                     ") is missing: " + strerror(errno));
   }
   return Ok();
 }
@@ -157,15 +157,15 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   bool live = engine_->IsRunning(instance);
   std::unique_ptr<DiskExport> exports;
   if (live) {
-    ASSIGN_OR_RETURN(exports,
-                     StartLiveExport(engine_, instance, reqs, eo));
+    ASSIGN_OR_RETURN(exports, StartLiveExport(engine_, instance, reqs, eo));
   } else {
     // A stopped VM's runtime dir may not exist.
     eo.work_dir = options_.work_dir + "/export-" + inst.id;
     ASSIGN_OR_RETURN(exports, StartOfflineExport(reqs, eo));
   }
 
-  ASSIGN_OR_RETURN(auto writer, repo->BeginBackup(inst.name(), ToJson(inst.config)));
+  ASSIGN_OR_RETURN(auto writer,
+                   repo->BeginBackup(inst.name(), ToJson(inst.config)));
   std::vector<std::string> notes;
   std::map<std::string, uint64_t> bytes_read;
   bool any_incremental = false;
@@ -190,22 +190,23 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
     }
     TRY_CTX(writer->BeginDisk(e.name, size, base), "disk " + e.name);
     std::string what = "reading disk " + e.name;
-    ASSIGN_OR_RETURN(ChunkReadStats stats,
-                     CopyChunks(src, size, chunks, writer.get(),
-                                options_.connections,
-                                [&](uint64_t done, uint64_t total) {
-                                  stage(what, done, total);
-                                }));
+    ASSIGN_OR_RETURN(
+        ChunkReadStats stats,
+        CopyChunks(
+            src, size, chunks, writer.get(), options_.connections,
+            [&](uint64_t done, uint64_t total) { stage(what, done, total); }));
     TRY_CTX(writer->EndDisk(), "disk " + e.name);
     bytes_read[e.name] = stats.bytes_read;
     LOG_INFO("backup {}: disk {}: {} of {} chunks read ({} bytes){}", instance,
-             e.name, stats.chunks_read, stats.chunks_read + stats.chunks_skipped,
-             stats.bytes_read, base.empty() ? ", full" : ", incremental");
+             e.name, stats.chunks_read,
+             stats.chunks_read + stats.chunks_skipped, stats.bytes_read,
+             base.empty() ? ", full" : ", incremental");
   }
   std::string note;
   for (const auto& n : notes) note += (note.empty() ? "" : "; ") + n;
-  if (live) note += std::string(note.empty() ? "" : "; ") +
-                    "crash-consistent (no guest agent freeze)";
+  if (live)
+    note += std::string(note.empty() ? "" : "; ") +
+            "crash-consistent (no guest agent freeze)";
   stage("committing", 0, 1);
   ASSIGN_OR_RETURN(backup::BackupInfo info, writer->Commit(note));
   writer.reset();
@@ -235,9 +236,9 @@ Result<Operation> BackupService::Restore(const std::string& store,
   std::string name = new_name.empty() ? info.instance : new_name;
   auto existing = instances_->Get(name);
   if (existing)
-    return Err(ErrorCode::kAlreadyExists,
-               "instance '" + name +
-                   "' already exists; restore under another name");
+    return Err(
+        ErrorCode::kAlreadyExists,
+        "instance '" + name + "' already exists; restore under another name");
   if (existing.error().code() != ErrorCode::kNotFound)
     return tl::unexpected(existing.error());
   Json resources = {{"instances", Json::array({"/1.0/instances/" + name})}};

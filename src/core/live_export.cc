@@ -53,9 +53,9 @@ void WaitJobsGone(VmEngine* engine, const std::string& vm,
     bool any = false;
     for (const Json& j : *jobs) {
       std::string id = j.value("id", "");
-      bool ours = ids.empty() ? Starts(id, kJobPrefix)
-                              : std::find(ids.begin(), ids.end(), id) !=
-                                    ids.end();
+      bool ours = ids.empty()
+                      ? Starts(id, kJobPrefix)
+                      : std::find(ids.begin(), ids.end(), id) != ids.end();
       if (!ours) continue;
       any = true;
       std::string st = j.value("status", "");
@@ -70,9 +70,9 @@ void WaitJobsGone(VmEngine* engine, const std::string& vm,
 
 struct LiveDisk {
   ExportRequest req;
-  std::string node;       // the disk's format node
+  std::string node;  // the disk's format node
   uint64_t size = 0;
-  std::string tmp_node;   // fleecing node
+  std::string tmp_node;  // fleecing node
   std::string tmp_file;
   std::string job;
   std::string export_id;
@@ -123,7 +123,8 @@ Status LiveExport::Inspect(const std::vector<ExportRequest>& reqs) {
     LiveDisk d;
     d.req = r;
     d.node = inserted->value("node-name", "");
-    d.size = inserted->value("image", Json::object()).value("virtual-size", 0ull);
+    d.size =
+        inserted->value("image", Json::object()).value("virtual-size", 0ull);
     ExportedDisk e;
     e.name = r.name;
     // Bitmaps with our prefix other than the trusted one are leftovers.
@@ -182,20 +183,21 @@ Status LiveExport::Start(const std::vector<ExportRequest>& reqs) {
     d.tmp_node = kNodePrefix + tag_ + n;
     d.job = kJobPrefix + tag_ + n;
     d.tmp_file = options_.work_dir + "/fleece" + n + ".qcow2";
-    TRY_CTX(RunCommandOk({"qemu-img", "create", "-q", "-f", "qcow2",
-                          d.tmp_file, std::to_string(d.size)}),
+    TRY_CTX(RunCommandOk({"qemu-img", "create", "-q", "-f", "qcow2", d.tmp_file,
+                          std::to_string(d.size)}),
             "create fleecing image");
     Chown(d.tmp_file, options_.qemu_user);
-    TRY_CTX(engine_->Qmp(vm_, "blockdev-add",
-                         {{"driver", "qcow2"},
-                          {"node-name", d.tmp_node},
-                          {"file",
-                           {{"driver", "file"}, {"filename", d.tmp_file}}},
-                          {"backing", d.node}}),
-            "add fleecing node for " + d.req.name);
+    TRY_CTX(
+        engine_->Qmp(vm_, "blockdev-add",
+                     {{"driver", "qcow2"},
+                      {"node-name", d.tmp_node},
+                      {"file", {{"driver", "file"}, {"filename", d.tmp_file}}},
+                      {"backing", d.node}}),
+        "add fleecing node for " + d.req.name);
     if (!out_[i].source.bitmap.empty()) {
-      actions.push_back({{"type", "block-dirty-bitmap-disable"},
-                         {"data", {{"node", d.node}, {"name", out_[i].source.bitmap}}}});
+      actions.push_back(
+          {{"type", "block-dirty-bitmap-disable"},
+           {"data", {{"node", d.node}, {"name", out_[i].source.bitmap}}}});
       d.bitmap_disabled = true;
     }
     if (d.req.format == "qcow2") {
@@ -224,9 +226,9 @@ Status LiveExport::Start(const std::vector<ExportRequest>& reqs) {
     return tl::unexpected(e);
   }
   (void)engine_->Qmp(vm_, "nbd-server-stop", Json::object());
-  TRY_CTX(engine_->Qmp(vm_, "nbd-server-start",
-                       {{"addr",
-                         {{"type", "unix"}, {"data", {{"path", socket}}}}}}),
+  TRY_CTX(engine_->Qmp(
+              vm_, "nbd-server-start",
+              {{"addr", {{"type", "unix"}, {"data", {{"path", socket}}}}}}),
           "start NBD server");
   server_started_ = true;
   for (size_t i = 0; i < disks_.size(); ++i) {
@@ -330,9 +332,9 @@ void CleanLiveLeftovers(VmEngine* engine, const std::string& vm) {
     for (const Json& e : *exports) {
       std::string id = e.value("id", "");
       if (Starts(id, kExportPrefix))
-        Quiet(engine->Qmp(vm, "block-export-del",
-                          {{"id", id}, {"mode", "hard"}}),
-              "block-export-del " + id);
+        Quiet(
+            engine->Qmp(vm, "block-export-del", {{"id", id}, {"mode", "hard"}}),
+            "block-export-del " + id);
     }
   }
   (void)engine->Qmp(vm, "nbd-server-stop", Json::object());

@@ -51,8 +51,8 @@ Result<Handle> Connect(const NbdSource& s, bool meta) {
 
 // Extents of one block-status reply, per meta context.
 struct StatusReply {
-  std::string wanted;  // the context deciding what to read
-  uint32_t mask = 0;   // flags meaning "must read" (dirty) ...
+  std::string wanted;   // the context deciding what to read
+  uint32_t mask = 0;    // flags meaning "must read" (dirty) ...
   bool invert = false;  // ... or, inverted, "may skip" (zero)
   uint64_t end = 0;     // how far the reply covered
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [start, end) to read
@@ -135,8 +135,7 @@ Result<std::vector<uint64_t>> ChunksToRead(const NbdSource& source,
 Result<ChunkReadStats> CopyChunks(const NbdSource& source,
                                   uint64_t virtual_size,
                                   const std::vector<uint64_t>& chunks,
-                                  backup::BackupWriter* writer,
-                                  int connections,
+                                  backup::BackupWriter* writer, int connections,
                                   const backup::Progress& progress) {
   ChunkReadStats stats;
   stats.virtual_size = virtual_size;
@@ -145,8 +144,8 @@ Result<ChunkReadStats> CopyChunks(const NbdSource& source,
   stats.chunks_skipped = chunk_count - chunks.size();
   uint64_t total = 0;
   for (uint64_t c : chunks)
-    total += std::min(backup::kChunkSize,
-                      virtual_size - c * backup::kChunkSize);
+    total +=
+        std::min(backup::kChunkSize, virtual_size - c * backup::kChunkSize);
 
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> done{0};
@@ -179,8 +178,8 @@ Result<ChunkReadStats> CopyChunks(const NbdSource& source,
     }
     nbd_shutdown(h->get(), 0);
   };
-  int n = std::clamp<int>(connections, 1,
-                          std::max<size_t>(1, std::min<size_t>(16, chunks.size())));
+  int n = std::clamp<int>(
+      connections, 1, std::max<size_t>(1, std::min<size_t>(16, chunks.size())));
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();

@@ -97,7 +97,8 @@ Status OfflineExport::Start(const std::vector<ExportRequest>& reqs) {
             trusted_ok = true;
           continue;
         }
-        auto rm = RunCommandOk({"qemu-img", "bitmap", "--remove", r.path, name});
+        auto rm =
+            RunCommandOk({"qemu-img", "bitmap", "--remove", r.path, name});
         if (!rm)
           LOG_WARN("remove stale bitmap {} of {}: {}", name, r.path,
                    rm.error().ToString());
@@ -111,12 +112,17 @@ Status OfflineExport::Start(const std::vector<ExportRequest>& reqs) {
       e.full_reason = reason;
     ::unlink(e.source.socket.c_str());
     SpawnOptions so;
-    so.argv = {"qemu-nbd", "--read-only", "--persistent", "--shared=8",
-               "--format=" + r.format, "--socket=" + e.source.socket,
+    so.argv = {"qemu-nbd",
+               "--read-only",
+               "--persistent",
+               "--shared=8",
+               "--format=" + r.format,
+               "--socket=" + e.source.socket,
                "--export-name=" + r.name};
     if (trusted_ok) so.argv.push_back("--bitmap=" + r.trusted_bitmap);
     so.argv.push_back(r.path);
-    so.stderr_path = options_.work_dir + "/qemu-nbd" + std::to_string(i) + ".log";
+    so.stderr_path =
+        options_.work_dir + "/qemu-nbd" + std::to_string(i) + ".log";
     ASSIGN_OR_RETURN(auto proc, Process::Spawn(so));
     Process* p = proc.get();
     servers_.push_back(std::move(proc));
@@ -127,9 +133,9 @@ Status OfflineExport::Start(const std::vector<ExportRequest>& reqs) {
       if (auto exit = p->WaitFor(std::chrono::milliseconds(20))) {
         std::string log;
         if (auto r2 = RunCommand({"cat", so.stderr_path})) log = r2->out;
-        return Err(ErrorCode::kUnavailable,
-                   "qemu-nbd for disk '" + r.name + "' exited (" +
-                       exit->Describe() + "): " + log);
+        return Err(ErrorCode::kUnavailable, "qemu-nbd for disk '" + r.name +
+                                                "' exited (" +
+                                                exit->Describe() + "): " + log);
       }
       if (std::chrono::steady_clock::now() > deadline)
         return Err(ErrorCode::kTimeout,
@@ -161,10 +167,10 @@ void OfflineExport::Finish(bool committed) {
   for (const ExportRequest& r : reqs_) {
     if (r.format != "qcow2") continue;
     if (!r.trusted_bitmap.empty())
-      (void)RunCommand({"qemu-img", "bitmap", "--remove", r.path,
-                        r.trusted_bitmap});
-    auto add =
-        RunCommandOk({"qemu-img", "bitmap", "--add", r.path, options_.new_bitmap});
+      (void)RunCommand(
+          {"qemu-img", "bitmap", "--remove", r.path, r.trusted_bitmap});
+    auto add = RunCommandOk(
+        {"qemu-img", "bitmap", "--add", r.path, options_.new_bitmap});
     if (!add)
       LOG_WARN("add bitmap {} to {}: {} (next backup reads everything)",
                options_.new_bitmap, r.path, add.error().ToString());

@@ -144,5 +144,56 @@ TEST(Backup, LiveIncrementalRestoreAndRefusals) {
   EXPECT_NE(err.find("missing"), std::string::npos) << err;
 }
 
+// A stopped VM (qemu-nbd path) into an encrypted store: the offline
+// incremental reads only what qemu-io changed; a damaged chunk is named by
+// verify for the backup using it only; the other backup still restores.
+TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
+  Daemon d;
+  d.Start();
+  auto c = d.Client();
+  std::string store = d.dir() + "/encstore", key = d.dir() + "/key";
+  fs::create_directories(store);
+  Sh("printf '%064d' 0 | tr 0 a > " + key);
+  ASSERT_EQ(
+      d.Cli({"backup-store", "create", "enc", store, "--encrypt-key", key}), 0);
+  std::string raw = d.dir() + "/seed.raw";
+  Sh("head -c 32M /dev/urandom > " + raw);
+  Json spec = GuestSpec("off");
+  spec["disks"] = Json::array({{{"source", raw}}});
+  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
+
+  Json b1 = CliJson(d, {"backup", "create", "off"});
+  ASSERT_EQ(b1["disks"].size(), 1u) << b1.dump();
+  EXPECT_EQ(b1["disks"][0]["bytes_read"].get<uint64_t>(), 32 * kMiB);
+  Sh("qemu-io -f qcow2 -c 'write -P 0x33 8M 4M' " + DiskPath(*c, "off", 0) +
+     " >/dev/null");
+  Json b2 = CliJson(d, {"backup", "create", "off"});
+  EXPECT_TRUE(b2["incremental"].get<bool>()) << b2.dump();
+  EXPECT_EQ(b2["disks"][0]["bytes_read"].get<uint64_t>(), 4 * kMiB)
+      << b2.dump();
+
+  // The newest chunk file is the one only b2 uses.
+  std::string chunk = Sh("find " + store +
+                         "/chunks -type f -printf '%T@ %p\\n' | sort -n | "
+                         "tail -1 | cut -d' ' -f2");
+  while (!chunk.empty() && chunk.back() == '\n') chunk.pop_back();
+  ASSERT_FALSE(chunk.empty());
+  Sh("printf 'garbage' | dd of=" + chunk +
+     " bs=1 seek=40 conv=notrunc 2>/dev/null");
+  auto verify = c->CallAndWait("POST", "/1.0/backup-stores/enc/verify");
+  ASSERT_TRUE(verify) << verify.error().ToString();
+  std::string damaged = (*verify)["damaged"].dump();
+  EXPECT_NE(damaged.find(b2["id"].get<std::string>()), std::string::npos)
+      << verify->dump();
+  EXPECT_EQ(damaged.find(b1["id"].get<std::string>()), std::string::npos)
+      << verify->dump();
+  ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "r1"}), 0);
+  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "r1", 0));
+
+  // A swapped key file (restore must fail cleanly) is not asserted here:
+  // with backups in the store, the reopened store still reported "ok" with
+  // another key (reported to the backupstore owner; see the report).
+}
+
 }  // namespace
 }  // namespace vireo::e2e
