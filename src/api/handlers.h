@@ -78,5 +78,9 @@ void RegisterConsoleRoutes(Router& router, HandlerContext* ctx);
 // The console WebSocket authenticates with its one-time secret, not with
 // the caller's session or token.
 bool IsConsoleWebsocketPath(std::string_view target);
+// /1.0/backup-stores, their backups, verify/prune/gc/export/import.
+void RegisterBackupStoreRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/backups and backup restore (backup jobs).
+void RegisterBackupJobRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

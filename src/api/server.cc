@@ -72,6 +72,8 @@ class ApiServerImpl : public ApiServer {
     RegisterAuthRoutes(router_, &ctx_);
     RegisterSnapshotRoutes(router_, &ctx_);
     RegisterConsoleRoutes(router_, &ctx_);
+    RegisterBackupStoreRoutes(router_, &ctx_);
+    RegisterBackupJobRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;

@@ -8,6 +8,8 @@
 #include "auth/user_service.h"
 #include "common/error.h"
 #include "core/console_tickets.h"
+#include "core/backup_store_service.h"
+#include "core/backup_service.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -50,6 +52,8 @@ struct ApiServices {
   SessionService* sessions = nullptr;  // null: no cookie logins
   SnapshotService* snapshots = nullptr;  // snapshots, copies (issue 5)
   ConsoleTickets* console_tickets = nullptr;  // null: no console WebSockets
+  BackupStoreService* backup_stores = nullptr;  // null: backup-store routes 503
+  BackupService* backups = nullptr;  // backup/restore jobs; null: 503
 };
 
 class ApiServer {

@@ -57,6 +57,10 @@ void AddCloudInitOptions(CLI::App* sub, CloudInitArgs& args);
 // Sets request["cloud_init"] when any option was given.
 Status AddCloudInit(const CloudInitArgs& args, Json& request);
 void AddNetworkCommands(CLI::App& app, Context& ctx);
+// The `backup` group (made here if the store commands did not add it), and
+// its job commands: backup create, backup restore.
+CLI::App* BackupApp(CLI::App& app);
+void AddBackupJobCommands(CLI::App* backup, Context& ctx);
 
 // --network NAME[,ip=IP][,mac=MAC] (repeatable), for create and launch.
 void AddNetworkOption(CLI::App* command, std::vector<std::string>* specs);
@@ -72,5 +76,12 @@ void AddSnapshotCommands(CLI::App& app, Context& ctx);
 
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);
+
+// `vireo backup-store ...` and `vireo backup list|show|verify|prune|gc|
+// export|import|delete`; returns the `backup` group so backup jobs can add
+// their subcommands to it.
+CLI::App* AddBackupCommands(CLI::App& app, Context& ctx);
+// A --store value, or (when empty) the only/first backup store.
+Result<std::string> ResolveBackupStore(Context& ctx, const std::string& store);
 
 }  // namespace vireo::cli

@@ -57,6 +57,7 @@ int Run(int argc, char** argv) {
   AddUserCommands(app, ctx);
   AddSnapshotCommands(app, ctx);
   AddScreenshotCommand(app, ctx);
+  AddBackupJobCommands(AddBackupCommands(app, ctx), ctx);
 
   try {
     app.parse(argc, argv);

@@ -17,12 +17,14 @@
 #include "common/random.h"
 #include "core/console_tickets.h"
 #include "core/events.h"
+#include "core/backup_service.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
 #include "core/snapshot_scheduler.h"
 #include "core/snapshot_service.h"
+#include "core/backup_store_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -106,7 +108,10 @@ struct Daemon::Parts {
   // Snapshots (issue 5): the service, then the scheduler thread using it.
   std::unique_ptr<SnapshotService> snapshots;
   std::unique_ptr<SnapshotScheduler> snapshot_scheduler;
+  std::unique_ptr<BackupService> backups;  // backup/restore jobs, schedule
   std::unique_ptr<ApiServer> api;
+  // Backup stores (repositories); used by the API and backup jobs.
+  std::unique_ptr<BackupStoreService> backup_stores;
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
@@ -138,6 +143,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   parts->console_tickets = std::make_unique<ConsoleTickets>(
       std::chrono::milliseconds(o.console_ticket_ttl_ms));
   parts->operations = std::make_unique<OperationManager>(&parts->events);
+  parts->backup_stores = std::make_unique<BackupStoreService>(
+      parts->store.get(), parts->operations.get());
   parts->storage =
       std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
   parts->storage->Load();
@@ -182,6 +189,20 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
       parts->snapshots.get(), parts->instances.get(),
       std::chrono::milliseconds(o.snapshot_scheduler_period_ms));
   parts->snapshot_scheduler->Start();
+  {  // Backup jobs (issue 5).
+    BackupService::Options bo;
+    bo.work_dir = o.data_dir + "/run/backup";
+    bo.qemu_user = eo.run_as_user;
+    bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
+    BackupService::OpenStore open = [stores = parts->backup_stores.get()](
+                                        const std::string& name) {
+      return stores->Open(name);
+    };
+    parts->backups = std::make_unique<BackupService>(
+        parts->store.get(), parts->engine.get(), parts->instances.get(),
+        parts->operations.get(), open, bo);
+    parts->backups->StartScheduler();
+  }
 
   ApiServerOptions ao;
   ao.unix_socket = o.socket;
@@ -203,12 +224,14 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.networks = parts->networks.get();
   services.storage = parts->storage.get();
   services.volumes = parts->volumes.get();
+  services.backups = parts->backups.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   services.users = parts->users.get();
   services.sessions = parts->sessions.get();
   services.snapshots = parts->snapshots.get();
   services.console_tickets = parts->console_tickets.get();
+  services.backup_stores = parts->backup_stores.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
@@ -228,7 +251,9 @@ Daemon::~Daemon() {
   parts_->snapshot_scheduler.reset();  // may be mid-snapshot: joins it
   // Console operations still waiting for a client end now, not at expiry.
   if (parts_->console_tickets) parts_->console_tickets->Shutdown();
+  if (parts_->backups) parts_->backups->StopScheduler();
   parts_->operations.reset();
+  parts_->backups.reset();
   parts_->volumes.reset();
   parts_->instances.reset();
   parts_->networks.reset();

@@ -25,6 +25,9 @@ struct DaemonOptions {
   // How often the snapshot scheduler looks at snapshots.schedule/expiry.
   int snapshot_scheduler_period_ms = 60000;
   int64_t console_ticket_ttl_ms = 30000;  // validity of a console secret
+  // Scheduled-backup tick (hidden flag --backup-tick-ms, env
+  // VIREO_BACKUP_TICK_MS); 0 disables scheduled backups.
+  int backup_tick_ms = 60000;
 };
 
 // `vireod --init-admin`: sets the password of user "admin" (creating it as

@@ -1,0 +1,246 @@
+// Backup jobs with real guests (TCG): a live, consistent backup of a
+// running VM's disks, an incremental one driven by dirty bitmaps, restore
+// byte-identical to the backup point, and refusals that change nothing.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/process.h"
+#include "harness.h"
+
+namespace vireo::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+constexpr uint64_t kMiB = 1ull << 20;
+
+std::string Sh(const std::string& cmd) {
+  auto r = RunCommand({"sh", "-c", cmd}, std::chrono::seconds(300));
+  EXPECT_TRUE(r && r->status.success())
+      << cmd << ": " << (r ? r->err : r.error().ToString());
+  return r ? r->out : "";
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+Json CliJson(const Daemon& d, const std::vector<std::string>& args) {
+  std::string out, err;
+  std::vector<std::string> a = {"--json"};
+  a.insert(a.end(), args.begin(), args.end());
+  int rc = d.Cli(a, &out, &err);
+  EXPECT_EQ(rc, 0) << err;
+  Json j = Json::parse(out, nullptr, false);
+  EXPECT_TRUE(j.is_object()) << out;
+  return j.is_object() ? j : Json::object();
+}
+
+std::string DiskPath(ApiClient& c, const std::string& vm, int i) {
+  return GetInstance(c, vm)["config"]["disks"][i]["path"].get<std::string>();
+}
+
+TEST(Backup, LiveIncrementalRestoreAndRefusals) {
+  Daemon d;
+  d.Start();
+  auto c = d.Client();
+  std::string store = d.dir() + "/store";
+  fs::create_directories(store);
+  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+
+  // A 128 MiB data disk full of random bytes (from the host), and an empty
+  // second disk: two disks whose point in time must match.
+  std::string raw = d.dir() + "/seed.raw";
+  Sh("head -c 128M /dev/urandom > " + raw);
+  Json spec = GuestSpec("bk");
+  spec["disks"] = Json::array({{{"source", raw}}, {{"size", "32M"}}});
+  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
+  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/bk/state",
+                             Json{{"action", "start"}}));
+  ASSERT_TRUE(WaitForLog(*c, "bk", "VIREO-GUEST-UP", 120s) &&
+              WaitForLog(*c, "bk", "built-in shell", 60s))
+      << ConsoleLog(*c, "bk");
+
+  auto t0 = std::chrono::steady_clock::now();
+  Json b1 = CliJson(d, {"backup", "create", "bk"});
+  auto full_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+  ASSERT_EQ(b1["disks"].size(), 2u) << b1.dump();
+  EXPECT_EQ(b1["disks"][0]["bytes_read"].get<uint64_t>(), 128 * kMiB);
+  EXPECT_NE(b1["note"].get<std::string>().find("full read"), std::string::npos);
+  uint64_t store1 = DirBytes(store);
+
+  // Rewrite ~5% of the data disk inside the guest (6 MiB at 20 MiB: two
+  // 4 MiB chunks), and something on the second disk.
+  auto out = GuestRun(*c, "bk",
+                      "dd if=/dev/urandom of=/dev/vda bs=1M count=6 seek=20 "
+                      "conv=fsync 2>/dev/null; echo hello-backup | dd "
+                      "of=/dev/vdb conv=fsync 2>/dev/null; sync; echo wrote",
+                      120s);
+  ASSERT_TRUE(out && out->find("wrote") != std::string::npos)
+      << ConsoleLog(*c, "bk");
+
+  // Freeze the expected state: paused, the disks are what a backup taken
+  // now must contain (the guest is idle at its prompt after resuming).
+  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/bk/state",
+                             Json{{"action", "pause"}}));
+  std::string exp0 = d.dir() + "/exp0.qcow2", exp1 = d.dir() + "/exp1.qcow2";
+  Sh("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 0) + " " + exp0);
+  Sh("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 1) + " " + exp1);
+  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/bk/state",
+                             Json{{"action", "resume"}}));
+
+  t0 = std::chrono::steady_clock::now();
+  Json b2 = CliJson(d, {"backup", "create", "bk", "--store", "st"});
+  auto incr_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count();
+  ASSERT_EQ(b2["disks"].size(), 2u) << b2.dump();
+  EXPECT_TRUE(b2["incremental"].get<bool>()) << b2.dump();
+  uint64_t read0 = b2["disks"][0]["bytes_read"].get<uint64_t>();
+  EXPECT_GE(read0, 128 * kMiB * 3 / 100) << b2.dump();
+  EXPECT_LE(read0, 128 * kMiB * 10 / 100) << b2.dump();
+  EXPECT_LE(b2["disks"][1]["bytes_read"].get<uint64_t>(), 4 * kMiB);
+  uint64_t store2 = DirBytes(store);
+  EXPECT_GE(store2 - store1, store1 * 3 / 100) << store1 << " " << store2;
+  EXPECT_LE(store2 - store1, store1 * 10 / 100) << store1 << " " << store2;
+  std::cout << "full backup " << full_ms << " ms, incremental " << incr_ms
+            << " ms, read " << read0 << " bytes\n";
+
+  // Delete the VM, restore it under its own name: byte-identical disks.
+  ASSERT_TRUE(c->CallAndWait("DELETE", "/1.0/instances/bk?force=true"));
+  std::string id2 = b2["id"];
+  ASSERT_EQ(d.Cli({"backup", "restore", id2}), 0);
+  Sh("qemu-img compare " + exp0 + " " + DiskPath(*c, "bk", 0));
+  Sh("qemu-img compare " + exp1 + " " + DiskPath(*c, "bk", 1));
+
+  // Restoring onto an existing name: 409, nothing overwritten.
+  std::string before = Sh("md5sum < " + DiskPath(*c, "bk", 0));
+  auto r = c->RawRequest("POST",
+                         "/1.0/backup-stores/st/backups/" +
+                             b1["id"].get<std::string>() + "/restore",
+                         "{}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_EQ(Sh("md5sum < " + DiskPath(*c, "bk", 0)), before);
+
+  // The first backup restores as a copy, with the seed's bytes.
+  ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "bk1"}),
+            0);
+  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "bk1", 0));
+
+  // A VM whose disk file was removed: a clear error.
+  std::string gone = DiskPath(*c, "bk1", 1);
+  ASSERT_EQ(::unlink(gone.c_str()), 0);
+  std::string err;
+  EXPECT_NE(d.Cli({"backup", "create", "bk1"}, nullptr, &err), 0);
+  EXPECT_NE(err.find("missing"), std::string::npos) << err;
+}
+
+// A stopped VM (qemu-nbd path) into an encrypted store: the offline
+// incremental reads only what qemu-io changed; a damaged chunk is named by
+// verify for the backup using it only; the other backup still restores.
+TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
+  Daemon d;
+  d.Start();
+  auto c = d.Client();
+  std::string store = d.dir() + "/encstore", key = d.dir() + "/key";
+  fs::create_directories(store);
+  Sh("printf '%064d' 0 | tr 0 a > " + key);
+  ASSERT_EQ(
+      d.Cli({"backup-store", "create", "enc", store, "--encrypt-key", key}), 0);
+  std::string raw = d.dir() + "/seed.raw";
+  Sh("head -c 32M /dev/urandom > " + raw);
+  Json spec = GuestSpec("off");
+  spec["disks"] = Json::array({{{"source", raw}}});
+  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
+
+  Json b1 = CliJson(d, {"backup", "create", "off"});
+  ASSERT_EQ(b1["disks"].size(), 1u) << b1.dump();
+  EXPECT_EQ(b1["disks"][0]["bytes_read"].get<uint64_t>(), 32 * kMiB);
+  Sh("qemu-io -f qcow2 -c 'write -P 0x33 8M 4M' " + DiskPath(*c, "off", 0) +
+     " >/dev/null");
+  Json b2 = CliJson(d, {"backup", "create", "off"});
+  EXPECT_TRUE(b2["incremental"].get<bool>()) << b2.dump();
+  EXPECT_EQ(b2["disks"][0]["bytes_read"].get<uint64_t>(), 4 * kMiB)
+      << b2.dump();
+
+  // The newest chunk file is the one only b2 uses.
+  std::string chunk = Sh("find " + store +
+                         "/chunks -type f -printf '%T@ %p\\n' | sort -n | "
+                         "tail -1 | cut -d' ' -f2");
+  while (!chunk.empty() && chunk.back() == '\n') chunk.pop_back();
+  ASSERT_FALSE(chunk.empty());
+  Sh("printf 'garbage' | dd of=" + chunk +
+     " bs=1 seek=40 conv=notrunc 2>/dev/null");
+  auto verify = c->CallAndWait("POST", "/1.0/backup-stores/enc/verify");
+  ASSERT_TRUE(verify) << verify.error().ToString();
+  std::string damaged = (*verify)["damaged"].dump();
+  EXPECT_NE(damaged.find(b2["id"].get<std::string>()), std::string::npos)
+      << verify->dump();
+  EXPECT_EQ(damaged.find(b1["id"].get<std::string>()), std::string::npos)
+      << verify->dump();
+  ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "r1"}), 0);
+  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "r1", 0));
+
+  // A swapped key file (restore must fail cleanly) is not asserted here:
+  // with backups in the store, the reopened store still reported "ok" with
+  // another key (reported to the backupstore owner; see the report).
+}
+
+// kill -9 of vireod shortly after a live backup started (mid-backup when the
+// timing allows): after a restart the earlier backup verifies and restores,
+// and a new backup (which first removes any fleecing leftovers) succeeds
+// and restores byte-identical.
+TEST(Backup, KillDuringLiveBackup) {
+  Daemon d;
+  d.Start();
+  auto c = d.Client();
+  std::string store = d.dir() + "/store";
+  fs::create_directories(store);
+  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  std::string raw = d.dir() + "/big.raw";
+  Sh("head -c 768M /dev/urandom > " + raw);
+  Json spec = GuestSpec("k");
+  spec["disks"] = Json::array({{{"source", raw}}});
+  ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
+  Json b1 = CliJson(d, {"backup", "create", "k"});  // offline, full
+  ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/k/state",
+                             Json{{"action", "start"}}));
+  // A second store: its first backup reads all 768 MiB (seconds), so the
+  // kill lands mid-backup.
+  std::string store2 = d.dir() + "/store2";
+  fs::create_directories(store2);
+  ASSERT_EQ(d.Cli({"backup-store", "create", "st2", store2}), 0);
+  auto op = c->Call("POST", "/1.0/instances/k/backups", Json{{"store", "st2"}});
+  ASSERT_TRUE(op) << op.error().ToString();
+  std::this_thread::sleep_for(500ms);
+  d.Stop(true);
+  d.Start();
+  c = d.Client();
+  auto verify = c->CallAndWait("POST", "/1.0/backup-stores/st/verify");
+  ASSERT_TRUE(verify) << verify.error().ToString();
+  EXPECT_EQ((*verify)["damaged"].size(), 0u) << verify->dump();
+  Json b3 = CliJson(d, {"backup", "create", "k", "--store", "st2"});
+  EXPECT_EQ(b3["disks"].size(), 1u) << b3.dump();
+  // Timing-dependent: on this machine the 768 MiB read can finish before
+  // the kill lands; either way the store and the VM must be usable.
+  std::cout << "after kill: parent '" << b3["parent"].get<std::string>()
+            << "', note '" << b3["note"].get<std::string>() << "'\n";
+  ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "k1"}), 0);
+  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "k1", 0));
+  ASSERT_EQ(d.Cli({"backup", "restore", b3["id"].get<std::string>(), "k3",
+                   "--store", "st2"}),
+            0);
+  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "k3", 0));
+}
+
+}  // namespace
+}  // namespace vireo::e2e
