@@ -97,9 +97,16 @@ std::vector<uint8_t> ChunkStore::Encode(const std::string& name,
 Result<ChunkStore::PutResult> ChunkStore::Put(std::span<const uint8_t> plain) {
   PutResult res{NameOf(plain), 0};
   std::string path = PathOf(res.name);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) return res;  // dedup
   std::string sub = dir_ + "/" + res.name.substr(0, 2);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    // Dedup. The existing file may have just been renamed into place by
+    // another writer (maybe another process) whose directory fsync has not
+    // happened yet; our commit must not depend on it, so sync it ourselves.
+    std::lock_guard lock(mu_);
+    dirty_dirs_.insert(sub);
+    return res;
+  }
   if (::mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST)
     return ErrnoErr("mkdir " + sub);
   std::vector<uint8_t> file = Encode(res.name, plain);
