@@ -40,6 +40,7 @@ class VireoContender:
         self.disks = disks
         self.store_path = os.path.join(workdir, "vireo-store")
         self.backups = {}
+        self.restored = False
         self.vireod = Vireod(os.path.join(build, "vireod"), workdir, "backup", "tcg",
                              ["--default-network", "none"])
         self.api = self.vireod.api
@@ -115,6 +116,7 @@ class VireoContender:
 
     def restore(self, tag, _dest_dir=None):
         path = f"/1.0/backup-stores/{STORE}/backups/{self.backups[tag]}/restore"
+        self.restored = True
         _, st = self._timed_op("POST", path, {"name": RESTORED})
         return st
 
@@ -139,7 +141,7 @@ class VireoContender:
         return self.vireod.info.get("api_version") or "vireod (this tree)"
 
     def stop(self):
-        for name in (RESTORED, INSTANCE):
+        for name in ((RESTORED,) if self.restored else ()) + (INSTANCE,):
             try:
                 self.api.call_wait("DELETE", f"/1.0/instances/{name}?force=1")
             except Exception as e:  # best effort while tearing down

@@ -85,6 +85,19 @@ class _WebSocket:
 _counter = [0]
 
 
+def _attach(sock_path, instance, timeout=20):
+    """Opens the console; retries while the previous client's detach is
+    still being processed (409: one console client at a time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _WebSocket(sock_path, f"/1.0/instances/{instance}/console")
+        except BenchError as e:
+            if " 409 " not in str(e) + " " or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def guest_run(sock_path, instance, command, timeout=120):
     """Types `command` into the guest's serial shell and returns what it
     printed between two markers. The markers are built by the guest's shell
@@ -96,7 +109,7 @@ def guest_run(sock_path, instance, command, timeout=120):
     begin, end = f"VB-BEGIN-{nonce}".encode(), f"VB-END-{nonce}".encode()
     typed = f"echo VB-BEGIN-$(echo {nonce}); {command}; echo VB-END-$(echo {nonce})\r"
     deadline = time.monotonic() + timeout
-    ws = _WebSocket(sock_path, f"/1.0/instances/{instance}/console")
+    ws = _attach(sock_path, instance)
     try:
         ws.send(typed.encode())
         out = b""
