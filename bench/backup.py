@@ -219,10 +219,11 @@ class Run:
         summary, goals = {}, {}
         for phase in ("full", "incremental", "restore"):
             row = {n: metric(n, phase) for n in tools}
-            peers = [row[p] for p in PEERS if row.get(p)]
+            peers = [(row[p], p) for p in PEERS if row.get(p)]
             entry = {"seconds": row}
             if peers and row.get("vireo"):
-                best = min(peers)
+                best, who = min(peers)
+                entry["faster_peer"] = who
                 entry["faster_peer_s"] = best
                 entry["speedup_vs_faster_peer"] = round(best / row["vireo"], 2)
             summary[phase] = entry
@@ -240,6 +241,29 @@ class Run:
         self.res["summary"] = summary
         self.res["goals"] = goals
         return summary, goals
+
+
+def print_report(summary, goals):
+    targets = {"full": 2, "incremental": 5, "restore": None}
+    print()
+    for phase, target in targets.items():
+        entry = summary.get(phase, {})
+        secs = ", ".join(f"{n} {v} s" if v else f"{n} -" for n, v in entry.get("seconds", {}).items())
+        line = f"{phase:12} {secs}"
+        if "speedup_vs_faster_peer" in entry:
+            line += (f" -> Vireo {entry['speedup_vs_faster_peer']}x as fast as "
+                     f"{entry['faster_peer']}")
+            if target:
+                ok = entry["speedup_vs_faster_peer"] >= target
+                line += f" (goal >= {target}x: {'met' if ok else 'NOT met'})"
+        print(line)
+    sizes = summary.get("store_bytes", {})
+    line = "store        " + ", ".join(f"{n} {v / 2**20:.0f} MiB" for n, v in sizes.items())
+    if "store_vireo_over_smaller_peer" in summary:
+        ok = goals.get("store_no_larger_than_smaller_peer")
+        line += (f" -> Vireo/smaller peer {summary['store_vireo_over_smaller_peer']} "
+                 f"(goal <= 1: {'met' if ok else 'NOT met'})")
+    print(line)
 
 
 def main():
@@ -278,6 +302,7 @@ def main():
                 "reads go through its QEMU); timings vary run to run"})
     write_result("backup", run.res)
     print(json.dumps({"summary": summary, "goals": goals}, indent=2))
+    print_report(summary, goals)
     print(f"\nwrote {OUT} (key \"backup\")")
     return 1 if failed else 0
 
