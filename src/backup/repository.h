@@ -34,17 +34,18 @@ using Key = std::array<uint8_t, 32>;  // AES-256 key, never stored in the repo
 [[nodiscard]] Result<Key> LoadKeyFile(const std::string& path);
 
 struct DiskInfo {
-  std::string name;           // the disk's name in the instance config
-  uint64_t virtual_size = 0;  // bytes
-  uint64_t chunks_written = 0;   // chunks read from the source this time
-  uint64_t bytes_read = 0;       // source bytes read (the incremental metric)
-  uint64_t bytes_new = 0;        // bytes added to the store (after zstd)
+  std::string name;             // the disk's name in the instance config
+  uint64_t virtual_size = 0;    // bytes
+  uint64_t chunks_written = 0;  // chunks read from the source this time
+  uint64_t bytes_read = 0;      // source bytes read (the incremental metric)
+  uint64_t bytes_new = 0;       // bytes added to the store (after zstd)
 };
 
 struct BackupInfo {
-  std::string id;  // unique, URL-safe, sortable: "<UTC yyyymmddThhmmssZ>-<6 hex>"
-  std::string instance;  // instance name at backup time
-  int64_t created_at = 0;  // unix seconds
+  std::string
+      id;  // unique, URL-safe, sortable: "<UTC yyyymmddThhmmssZ>-<6 hex>"
+  std::string instance;      // instance name at backup time
+  int64_t created_at = 0;    // unix seconds
   bool incremental = false;  // some chunks were taken from `parent`
   std::string parent;        // the backup chunks were reused from, if any
   std::string note;          // e.g. why a full read happened
@@ -54,6 +55,63 @@ struct BackupInfo {
 
 // Progress callback: bytes done out of total for the current step.
 using Progress = std::function<void(uint64_t done, uint64_t total)>;
+
+// API/manifest JSON of a backup's public info (no chunk index).
+Json ToJson(const BackupInfo& b);
+
+// --- Maintenance (added by the repository implementation) ---
+
+// Verify(): every chunk referenced by any backup is read once, authenticated
+// and re-hashed; a backup is damaged when its manifest or any of its chunks
+// is.
+struct BackupStatus {
+  std::string id;
+  std::string instance;
+  bool ok = true;
+  std::vector<std::string> errors;  // "chunk <name>: missing", ...
+};
+struct VerifyReport {
+  uint64_t chunks_checked = 0;
+  uint64_t bytes_checked = 0;         // plaintext bytes
+  std::vector<BackupStatus> backups;  // oldest first
+  std::vector<std::string> damaged;   // ids of damaged backups
+};
+Json ToJson(const VerifyReport& r);
+
+// Proxmox Backup Server semantics, applied per instance (see
+// prune_policy.h): keep-last keeps the N newest; keep-daily/weekly/monthly
+// each keep the newest backup of the N most recent UTC days/ISO weeks/months
+// not already covered by an earlier rule. 0 = rule off; backups no rule
+// keeps are removed; all rules off keeps everything.
+struct PrunePolicy {
+  std::string instance;  // "" = every instance, each pruned on its own
+  int keep_last = 0;
+  int keep_daily = 0;
+  int keep_weekly = 0;
+  int keep_monthly = 0;
+  bool dry_run = false;
+};
+struct PruneReport {
+  std::vector<std::string> kept;
+  std::vector<std::string> removed;
+};
+Json ToJson(const PruneReport& r);
+
+struct GcReport {
+  uint64_t removed_chunks = 0;
+  uint64_t removed_bytes = 0;  // on disk
+  uint64_t kept_chunks = 0;
+  uint64_t kept_bytes = 0;
+  uint64_t removed_temp_files = 0;  // leftovers of crashed writers
+};
+Json ToJson(const GcReport& r);
+
+struct StoreStats {
+  uint64_t backups = 0;
+  uint64_t chunks = 0;
+  uint64_t bytes_on_disk = 0;  // chunk files
+};
+Json ToJson(const StoreStats& s);
 
 // One backup being written. Nothing is visible in the repository until
 // Commit(); destroying the writer without Commit() discards it (and a crash
@@ -109,6 +167,26 @@ class Repository {
       const std::string& id, const std::string& disk) = 0;
   virtual bool encrypted() const = 0;
   virtual const std::string& path() const = 0;
+
+  // Maintenance. Defaults answer "unsupported" so other implementations
+  // of this interface keep compiling.
+  [[nodiscard]] virtual Result<VerifyReport> Verify(
+      const Progress& progress = {});
+  // Removes manifests only (safe next to running writers); Gc() frees space.
+  [[nodiscard]] virtual Result<PruneReport> Prune(const PrunePolicy& policy);
+  [[nodiscard]] virtual Status Delete(const std::string& id);
+  // Removes chunks no backup references and crash leftovers. Needs the
+  // repository exclusively: kFailedPrecondition while a backup is written.
+  [[nodiscard]] virtual Result<GcReport> Gc(const Progress& progress = {});
+  // Writes one portable archive file (see docs/backups.md) of a backup.
+  [[nodiscard]] virtual Status Export(const std::string& id,
+                                      const std::string& file,
+                                      const Progress& progress = {});
+  // Adds the backup in an archive written by Export() (from any store) as a
+  // new committed backup; its id is kept unless taken.
+  [[nodiscard]] virtual Result<BackupInfo> Import(
+      const std::string& file, const Progress& progress = {});
+  [[nodiscard]] virtual Result<StoreStats> Stats();
 };
 
 // Creates a new repository in `path` (must exist and be empty or absent

@@ -53,6 +53,10 @@ void AddCloudInitOptions(CLI::App* sub, CloudInitArgs& args);
 // Sets request["cloud_init"] when any option was given.
 Status AddCloudInit(const CloudInitArgs& args, Json& request);
 void AddNetworkCommands(CLI::App& app, Context& ctx);
+// The `backup` group (made here if the store commands did not add it), and
+// its job commands: backup create, backup restore.
+CLI::App* BackupApp(CLI::App& app);
+void AddBackupJobCommands(CLI::App* backup, Context& ctx);
 
 // --network NAME[,ip=IP][,mac=MAC] (repeatable), for create and launch.
 void AddNetworkOption(CLI::App* command, std::vector<std::string>* specs);

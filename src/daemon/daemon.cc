@@ -13,6 +13,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "core/events.h"
+#include "core/backup_service.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
@@ -64,6 +65,7 @@ struct Daemon::Parts {
   std::unique_ptr<InstanceService> instances;
   std::unique_ptr<VolumeService> volumes;
   std::unique_ptr<TokenService> tokens;
+  std::unique_ptr<BackupService> backups;  // backup/restore jobs, schedule
   std::unique_ptr<ApiServer> api;
 };
 
@@ -126,6 +128,20 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
       VolumeService::Options{eo.run_as_user});
   parts->tokens = std::make_unique<TokenService>(parts->store.get());
   parts->instances->Recover();
+  {  // Backup jobs (issue 5).
+    BackupService::Options bo;
+    bo.work_dir = o.data_dir + "/run/backup";
+    bo.qemu_user = eo.run_as_user;
+    bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
+    BackupService::OpenStore open =
+        [](const std::string&) -> Result<std::shared_ptr<backup::Repository>> {
+      return Err(ErrorCode::kUnavailable, "backup stores are not available");
+    };
+    parts->backups = std::make_unique<BackupService>(
+        parts->store.get(), parts->engine.get(), parts->instances.get(),
+        parts->operations.get(), open, bo);
+    parts->backups->StartScheduler();
+  }
 
   ApiServerOptions ao;
   ao.unix_socket = o.socket;
@@ -141,6 +157,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.networks = parts->networks.get();
   services.storage = parts->storage.get();
   services.volumes = parts->volumes.get();
+  services.backups = parts->backups.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
@@ -159,7 +176,9 @@ Daemon::~Daemon() {
   // Stop taking requests, let running operations finish, then stop reacting
   // to the engine. VMs keep running: the next vireod re-adopts them.
   if (parts_->api) parts_->api->Stop();
+  if (parts_->backups) parts_->backups->StopScheduler();
   parts_->operations.reset();
+  parts_->backups.reset();
   parts_->volumes.reset();
   parts_->instances.reset();
   parts_->networks.reset();

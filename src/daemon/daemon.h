@@ -18,6 +18,9 @@ struct DaemonOptions {
   double memory_overcommit = 1.0;
   int stop_timeout_s = 30;
   std::string default_network = "auto";  // "auto" (vireo0) or "none"
+  // Scheduled-backup tick (hidden flag --backup-tick-ms, env
+  // VIREO_BACKUP_TICK_MS); 0 disables scheduled backups.
+  int backup_tick_ms = 60000;
 };
 
 // Wires the store, engine, storage, services and API together, and tears

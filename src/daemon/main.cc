@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "none"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str();
+  if (const char* tick = getenv("VIREO_BACKUP_TICK_MS"))
+    o.backup_tick_ms = atoi(tick);
+  app.add_option("--backup-tick-ms", o.backup_tick_ms,
+                 "Scheduled-backup check interval (tests)")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
 
   vireo::InitLogging(log_level);
