@@ -69,6 +69,7 @@ class ApiServerImpl : public ApiServer {
     RegisterNetworkRoutes(router_, &ctx_);
     RegisterStorageRoutes(router_, &ctx_);
     RegisterBackupJobRoutes(router_, &ctx_);
+    RegisterBackupStoreRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;

@@ -6,6 +6,7 @@
 #include "auth/token_service.h"
 #include "common/error.h"
 #include "core/backup_service.h"
+#include "core/backup_store_service.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -39,6 +40,7 @@ struct ApiServices {
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
   BackupService* backups = nullptr;  // backup/restore jobs; null: 503
+  BackupStoreService* backup_stores = nullptr;  // null: backup-store routes 503
 };
 
 class ApiServer {

@@ -119,9 +119,9 @@ Result<Json> BackupStoreService::Create(const BackupStoreSpec& in) {
   ASSIGN_OR_RETURN(auto records, store_->ListObjects(kKind));
   for (const Json& r : records)
     if (r.value("path", "") == spec.path)
-      return Err(ErrorCode::kAlreadyExists,
-                 "backup store '" + r.value("name", "") +
-                     "' already uses " + spec.path);
+      return Err(ErrorCode::kAlreadyExists, "backup store '" +
+                                                r.value("name", "") +
+                                                "' already uses " + spec.path);
   TRY(CheckDirectory(spec.path));
   auto key = LoadKey(spec);
   if (!key) {
@@ -154,8 +154,7 @@ Result<BackupStoreSpec> BackupStoreService::Load(const std::string& name) {
   auto j = store_->GetObject(kKind, name);
   if (!j) {
     if (j.error().code() == ErrorCode::kNotFound)
-      return Err(ErrorCode::kNotFound,
-                 "backup store '" + name + "' not found");
+      return Err(ErrorCode::kNotFound, "backup store '" + name + "' not found");
     return tl::unexpected(j.error());
   }
   return SpecFromJson(*j);
@@ -176,9 +175,8 @@ Result<std::shared_ptr<backup::Repository>> BackupStoreService::OpenSpec(
     return tl::unexpected(e);
   }
   std::lock_guard lock(mu_);
-  auto [it, inserted] =
-      open_.emplace(spec.name, std::shared_ptr<backup::Repository>(
-                                   std::move(*repo)));
+  auto [it, inserted] = open_.emplace(
+      spec.name, std::shared_ptr<backup::Repository>(std::move(*repo)));
   return it->second;
 }
 
@@ -304,44 +302,41 @@ Result<Operation> BackupStoreService::StartOnStore(
 }
 
 Result<Operation> BackupStoreService::BeginVerify(const std::string& store) {
-  return StartOnStore(
-      store, "Verifying backups",
-      [](backup::Repository& repo,
-         const backup::Progress& progress) -> Result<Json> {
-        ASSIGN_OR_RETURN(auto report, repo.Verify(progress));
-        return backup::ToJson(report);
-      });
+  return StartOnStore(store, "Verifying backups",
+                      [](backup::Repository& repo,
+                         const backup::Progress& progress) -> Result<Json> {
+                        ASSIGN_OR_RETURN(auto report, repo.Verify(progress));
+                        return backup::ToJson(report);
+                      });
 }
 
 Result<Operation> BackupStoreService::BeginPrune(
     const std::string& store, const backup::PrunePolicy& policy) {
-  if (policy.keep_last < 0 || policy.keep_daily < 0 ||
-      policy.keep_weekly < 0 || policy.keep_monthly < 0)
+  if (policy.keep_last < 0 || policy.keep_daily < 0 || policy.keep_weekly < 0 ||
+      policy.keep_monthly < 0)
     return Err(ErrorCode::kInvalidArgument, "keep counts must not be negative");
   if (policy.keep_last == 0 && policy.keep_daily == 0 &&
       policy.keep_weekly == 0 && policy.keep_monthly == 0)
     return Err(ErrorCode::kInvalidArgument,
                "prune needs at least one of keep_last, keep_daily, "
                "keep_weekly, keep_monthly");
-  return StartOnStore(
-      store, "Pruning backups",
-      [policy](backup::Repository& repo,
-               const backup::Progress&) -> Result<Json> {
-        ASSIGN_OR_RETURN(auto report, repo.Prune(policy));
-        Json j = backup::ToJson(report);
-        j["dry_run"] = policy.dry_run;
-        return j;
-      });
+  return StartOnStore(store, "Pruning backups",
+                      [policy](backup::Repository& repo,
+                               const backup::Progress&) -> Result<Json> {
+                        ASSIGN_OR_RETURN(auto report, repo.Prune(policy));
+                        Json j = backup::ToJson(report);
+                        j["dry_run"] = policy.dry_run;
+                        return j;
+                      });
 }
 
 Result<Operation> BackupStoreService::BeginGc(const std::string& store) {
-  return StartOnStore(
-      store, "Collecting unused backup chunks",
-      [](backup::Repository& repo,
-         const backup::Progress& progress) -> Result<Json> {
-        ASSIGN_OR_RETURN(auto report, repo.Gc(progress));
-        return backup::ToJson(report);
-      });
+  return StartOnStore(store, "Collecting unused backup chunks",
+                      [](backup::Repository& repo,
+                         const backup::Progress& progress) -> Result<Json> {
+                        ASSIGN_OR_RETURN(auto report, repo.Gc(progress));
+                        return backup::ToJson(report);
+                      });
 }
 
 Result<Operation> BackupStoreService::BeginExport(const std::string& store,
@@ -352,8 +347,8 @@ Result<Operation> BackupStoreService::BeginExport(const std::string& store,
                "export file path must be absolute");
   std::error_code ec;
   if (fs::exists(file, ec))
-    return Err(ErrorCode::kAlreadyExists, "export file " + file +
-                                              " already exists");
+    return Err(ErrorCode::kAlreadyExists,
+               "export file " + file + " already exists");
   fs::path parent = fs::path(file).parent_path();
   if (!fs::is_directory(parent, ec))
     return Err(ErrorCode::kInvalidArgument,
@@ -381,13 +376,13 @@ Result<Operation> BackupStoreService::BeginImport(const std::string& store,
   if (!fs::is_regular_file(file, ec))
     return Err(ErrorCode::kInvalidArgument,
                "import file " + file + " does not exist or is not a file");
-  return StartOnStore(
-      store, "Importing backup",
-      [file](backup::Repository& repo,
-             const backup::Progress& progress) -> Result<Json> {
-        ASSIGN_OR_RETURN(auto info, repo.Import(file, progress));
-        return backup::ToJson(info);
-      });
+  return StartOnStore(store, "Importing backup",
+                      [file](backup::Repository& repo,
+                             const backup::Progress& progress) -> Result<Json> {
+                        ASSIGN_OR_RETURN(auto info,
+                                         repo.Import(file, progress));
+                        return backup::ToJson(info);
+                      });
 }
 
 }  // namespace vireo

@@ -77,8 +77,7 @@ class BackupStoreService {
   // Resolves and opens the store, then runs `work` as an operation.
   Result<Operation> StartOnStore(
       const std::string& store, const std::string& description,
-      std::function<Result<Json>(backup::Repository&,
-                                 const backup::Progress&)>
+      std::function<Result<Json>(backup::Repository&, const backup::Progress&)>
           work);
 
   Store* store_;

@@ -18,6 +18,7 @@
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
+#include "core/backup_store_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -67,6 +68,8 @@ struct Daemon::Parts {
   std::unique_ptr<TokenService> tokens;
   std::unique_ptr<BackupService> backups;  // backup/restore jobs, schedule
   std::unique_ptr<ApiServer> api;
+  // Backup stores (repositories); used by the API and backup jobs.
+  std::unique_ptr<BackupStoreService> backup_stores;
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
@@ -96,6 +99,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   parts->resources = std::make_unique<ResourceTracker>(
       ProbeHost(), OvercommitPolicy{o.cpu_overcommit, o.memory_overcommit});
   parts->operations = std::make_unique<OperationManager>(&parts->events);
+  parts->backup_stores = std::make_unique<BackupStoreService>(
+      parts->store.get(), parts->operations.get());
   parts->storage =
       std::make_unique<StorageService>(parts->store.get(), parts->pool.get());
   parts->storage->Load();
@@ -134,8 +139,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
     bo.qemu_user = eo.run_as_user;
     bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
     BackupService::OpenStore open =
-        [](const std::string&) -> Result<std::shared_ptr<backup::Repository>> {
-      return Err(ErrorCode::kUnavailable, "backup stores are not available");
+        [stores = parts->backup_stores.get()](const std::string& name)
+        -> Result<std::shared_ptr<backup::Repository>> {
+      return stores->Open(name);
     };
     parts->backups = std::make_unique<BackupService>(
         parts->store.get(), parts->engine.get(), parts->instances.get(),
@@ -160,6 +166,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
   services.backups = parts->backups.get();
   services.accelerator = parts->engine->Accelerator();
   services.accelerator_reason = parts->engine->AcceleratorReason();
+  services.backup_stores = parts->backup_stores.get();
   ASSIGN_OR_RETURN(parts->api, ApiServer::Create(ao, services));
   TRY(parts->api->Start());
   if (!o.https.empty())
