@@ -8,6 +8,7 @@ the CLI adds only its own process start).
 """
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -44,6 +45,7 @@ class VireoContender:
         self.vireod = Vireod(os.path.join(build, "vireod"), workdir, "backup", "tcg",
                              ["--default-network", "none"])
         self.api = self.vireod.api
+        os.makedirs(self.store_path)  # a store is an existing (empty) directory
         self.api.call_wait("POST", "/1.0/backup-stores", {"name": STORE,
                                                           "path": self.store_path})
         spec = {"name": INSTANCE, "cpus": 1, "memory": memory, "nics": 0,
@@ -147,6 +149,11 @@ class VireoContender:
             except Exception as e:  # best effort while tearing down
                 log(f"delete {name}: {e}")
         self.vireod.stop()
+        # Kept for debugging: the workdir is deleted at the end.
+        try:
+            shutil.copyfile(self.vireod.log_path, "/var/tmp/vireo-bench-backup-vireod.log")
+        except OSError:
+            pass
 
 
 def qemu_io_patch(qcow2, plan, data_path, workdir):
