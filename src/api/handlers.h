@@ -64,9 +64,9 @@ void RegisterNetworkRoutes(Router& router, HandlerContext* ctx);
 Json NicsJson(HandlerContext* ctx, const Instance& instance);
 // /1.0/storage-pools, their volumes, and /1.0/volumes.
 void RegisterStorageRoutes(Router& router, HandlerContext* ctx);
-// POST /1.0/instances/{name}/backups and backup restore (backup jobs).
-void RegisterBackupJobRoutes(Router& router, HandlerContext* ctx);
 // /1.0/backup-stores, their backups, verify/prune/gc/export/import.
 void RegisterBackupStoreRoutes(Router& router, HandlerContext* ctx);
+// POST /1.0/instances/{name}/backups and backup restore (backup jobs).
+void RegisterBackupJobRoutes(Router& router, HandlerContext* ctx);
 
 }  // namespace vireo

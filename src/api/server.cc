@@ -68,8 +68,8 @@ class ApiServerImpl : public ApiServer {
     RegisterImageRoutes(router_, &ctx_);
     RegisterNetworkRoutes(router_, &ctx_);
     RegisterStorageRoutes(router_, &ctx_);
-    RegisterBackupJobRoutes(router_, &ctx_);
     RegisterBackupStoreRoutes(router_, &ctx_);
+    RegisterBackupJobRoutes(router_, &ctx_);
     env_.router = &router_;
     env_.ctx = &ctx_;
     env_.max_body_bytes = options_.max_body_bytes;

@@ -5,8 +5,8 @@
 
 #include "auth/token_service.h"
 #include "common/error.h"
-#include "core/backup_service.h"
 #include "core/backup_store_service.h"
+#include "core/backup_service.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
@@ -39,8 +39,8 @@ struct ApiServices {
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
-  BackupService* backups = nullptr;  // backup/restore jobs; null: 503
   BackupStoreService* backup_stores = nullptr;  // null: backup-store routes 503
+  BackupService* backups = nullptr;  // backup/restore jobs; null: 503
 };
 
 class ApiServer {

@@ -133,7 +133,8 @@ Status FsRepository::Export(const std::string& id, const std::string& file,
   head.resize(16, 0);
   std::memcpy(head.data() + 8, &kArchiveVersion, 4);
   if (Status st = out.Write(head); !st) return fail(st.error());
-  std::string manifest = Json{{"backup", ToJson(info)}}.dump();
+  std::string manifest = Json{{"backup", ToJson(info)}}.dump(
+      -1, ' ', false, Json::error_handler_t::replace);
   if (Status st = WriteRecord(out, kRecManifest, 0, 0, AsBytes(manifest)); !st)
     return fail(st.error());
   uint64_t done = 0;
@@ -176,8 +177,7 @@ Result<BackupInfo> FsRepository::Import(const std::string& file,
     return Err(ErrorCode::kInvalidArgument, "import " + file + ": " + what);
   };
   std::vector<uint8_t> head(16);
-  TRY(in.Read(head));
-  if (std::memcmp(head.data(), kMagic, 8) != 0)
+  if (!in.Read(head) || std::memcmp(head.data(), kMagic, 8) != 0)
     return bad("not a vireo backup archive");
   uint32_t version;
   std::memcpy(&version, head.data() + 8, 4);

@@ -11,6 +11,12 @@ constexpr char kManifestFormat[] = "vireo-backup-manifest";
 constexpr char kStoreFormat[] = "vireo-backup-store";
 constexpr int kVersion = 1;
 
+// Invalid UTF-8 in an instance config must not make dump() throw; the same
+// replacement runs when the checksum is recomputed.
+std::string DumpBody(const Json& body) {
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 Error Damaged(const std::string& id, const std::string& what) {
   return Error(ErrorCode::kDataLoss, "manifest of backup " + id + ": " + what);
 }
@@ -65,7 +71,7 @@ std::vector<uint8_t> EncodeManifest(const Manifest& m,
   Json body = {{"backup", ToJson(m.info)},
                {"index", m.indexes},
                {"committed_us", m.committed_us}};
-  std::string text = body.dump();
+  std::string text = DumpBody(body);
   Json file = {{"format", kManifestFormat}, {"version", kVersion}};
   if (keys) {
     auto sealed = Seal(keys->manifest, AsBytes(m.info.id), AsBytes(text));
@@ -76,7 +82,8 @@ std::vector<uint8_t> EncodeManifest(const Manifest& m,
     file["sha256"] = ToHex(Sha256(AsBytes(text)));
     file["body"] = std::move(body);
   }
-  std::string out = file.dump(1) + "\n";
+  std::string out =
+      file.dump(1, ' ', false, Json::error_handler_t::replace) + "\n";
   return {out.begin(), out.end()};
 }
 
@@ -108,7 +115,7 @@ Result<Manifest> DecodeManifest(const std::string& id,
     if (!file->contains("body"))
       return tl::unexpected(Damaged(id, "encrypted manifest in a plain store"));
     body = (*file)["body"];
-    if (ToHex(Sha256(AsBytes(body.dump()))) != file->value("sha256", ""))
+    if (ToHex(Sha256(AsBytes(DumpBody(body)))) != file->value("sha256", ""))
       return tl::unexpected(Damaged(id, "checksum mismatch"));
   }
   Manifest m;

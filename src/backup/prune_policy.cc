@@ -51,11 +51,13 @@ void MarkSelections(
 
 PruneReport SelectForPrune(std::vector<PruneCandidate> backups,
                            const PrunePolicy& policy) {
+  // Input is oldest first (as List() returns, which orders backups of the
+  // same second by commit time); newest first is its reverse, kept stable
+  // for equal timestamps.
+  std::reverse(backups.begin(), backups.end());
   std::stable_sort(backups.begin(), backups.end(),
                    [](const PruneCandidate& a, const PruneCandidate& b) {
-                     if (a.created_at != b.created_at)
-                       return a.created_at > b.created_at;
-                     return a.id > b.id;
+                     return a.created_at > b.created_at;
                    });
   PruneReport report;
   bool any_rule = policy.keep_last > 0 || policy.keep_daily > 0 ||

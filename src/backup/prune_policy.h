@@ -16,7 +16,8 @@ struct PruneCandidate {
   int64_t created_at = 0;  // unix seconds (UTC)
 };
 
-// Splits the backups of ONE instance into kept and removed ids, following
+// Splits the backups of ONE instance (oldest first, as Repository::List
+// returns them) into kept and removed ids, following
 // Proxmox Backup Server's mark_selections: rules run in the order last,
 // daily, weekly, monthly over the backups newest first; a backup already
 // kept or removed by an earlier rule is skipped; within a rule, the first

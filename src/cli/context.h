@@ -70,4 +70,11 @@ void AddStorageCommands(CLI::App& app, Context& ctx);  // storage, volume
 // "/1.0/instances/<escaped name>"
 std::string InstanceUrl(const std::string& name);
 
+// `vireo backup-store ...` and `vireo backup list|show|verify|prune|gc|
+// export|import|delete`; returns the `backup` group so backup jobs can add
+// their subcommands to it.
+CLI::App* AddBackupCommands(CLI::App& app, Context& ctx);
+// A --store value, or (when empty) the only/first backup store.
+Result<std::string> ResolveBackupStore(Context& ctx, const std::string& store);
+
 }  // namespace vireo::cli

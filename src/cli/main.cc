@@ -54,7 +54,7 @@ int Run(int argc, char** argv) {
   AddImageCommands(app, ctx);
   AddNetworkCommands(app, ctx);
   AddStorageCommands(app, ctx);
-  AddBackupJobCommands(BackupApp(app), ctx);
+  AddBackupJobCommands(AddBackupCommands(app, ctx), ctx);
 
   try {
     app.parse(argc, argv);

@@ -115,10 +115,16 @@ void BackupService::SchedulerLoop() {
       }
       if (!fin || fin->status != OperationStatus::kSuccess) continue;
       std::string keep = Option(opts, "backups.keep-last");
-      if (!keep.empty() && options_.prune &&
+      if (!keep.empty() &&
           keep.find_first_not_of("0123456789") == std::string::npos &&
           keep.size() < 6) {
-        auto pruned = options_.prune(store, inst.name(), std::stoi(keep));
+        backup::PrunePolicy policy;
+        policy.instance = inst.name();
+        policy.keep_last = std::max(1, std::stoi(keep));
+        auto repo = open_(store);
+        auto pruned = repo ? (*repo)->Prune(policy)
+                           : Result<backup::PruneReport>(
+                                 tl::unexpected(repo.error()));
         if (!pruned)
           LOG_WARN("prune after scheduled backup of '{}': {}", inst.name(),
                    pruned.error().ToString());

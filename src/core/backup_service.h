@@ -33,10 +33,6 @@ class BackupService {
   // Opens a backup store by name ("" = the default store).
   using OpenStore = std::function<Result<std::shared_ptr<backup::Repository>>(
       const std::string& store)>;
-  // Prunes one instance's backups in a store down to the newest keep_last
-  // (scheduled backups with backups.keep-last); may be unset.
-  using PruneStore = std::function<Status(
-      const std::string& store, const std::string& instance, int keep_last)>;
 
   struct Options {
     std::string work_dir;   // restore scratch files (data_dir/run/backup)
@@ -44,7 +40,6 @@ class BackupService {
     int connections = 4;    // parallel NBD connections per disk
     // Scheduler tick; 0 disables scheduled backups.
     std::chrono::milliseconds tick{60000};
-    PruneStore prune;
   };
 
   BackupService(Store* store, VmEngine* engine, InstanceService* instances,

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "common/log.h"
@@ -110,12 +111,12 @@ Status LiveExport::Inspect(const std::vector<ExportRequest>& reqs) {
   ASSIGN_OR_RETURN(Json blocks, engine_->Qmp(vm_, "query-block", {}));
   for (size_t i = 0; i < reqs.size(); ++i) {
     const ExportRequest& r = reqs[i];
-    const Json* inserted = nullptr;
+    std::optional<Json> inserted;
     for (const Json& b : blocks) {
-      const Json& ins = b.value("inserted", Json::object());
-      if (ins.is_object() && ins.value("file", "") == r.path) inserted = &ins;
+      Json ins = b.value("inserted", Json::object());
+      if (ins.is_object() && ins.value("file", "") == r.path) inserted = ins;
     }
-    if (inserted == nullptr)
+    if (!inserted)
       return Err(ErrorCode::kFailedPrecondition,
                  "disk '" + r.name + "' (" + r.path +
                      ") is not attached to the running VM");

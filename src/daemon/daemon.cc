@@ -138,9 +138,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
     bo.work_dir = o.data_dir + "/run/backup";
     bo.qemu_user = eo.run_as_user;
     bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
-    BackupService::OpenStore open =
-        [stores = parts->backup_stores.get()](const std::string& name)
-        -> Result<std::shared_ptr<backup::Repository>> {
+    BackupService::OpenStore open = [stores = parts->backup_stores.get()](
+                                        const std::string& name) {
       return stores->Open(name);
     };
     parts->backups = std::make_unique<BackupService>(

@@ -111,5 +111,15 @@ TEST(PrunePolicy, CombinedPolicyOnAYear) {
             r.kept.end());
 }
 
+TEST(PrunePolicy, SameSecondBackupsFollowInputOrder) {
+  // Ids sort against commit order; the input order (oldest first) decides.
+  std::vector<PruneCandidate> same = {{"z-first", 100}, {"a-second", 100}};
+  PrunePolicy p;
+  p.keep_last = 1;
+  auto r = SelectForPrune(same, p);
+  EXPECT_EQ(r.kept, std::vector<std::string>{"a-second"});
+  EXPECT_EQ(r.removed, std::vector<std::string>{"z-first"});
+}
+
 }  // namespace
 }  // namespace vireo::backup

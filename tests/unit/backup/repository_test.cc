@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "test_util.h"
 
@@ -238,6 +240,51 @@ TEST(BackupRepository, LoadKeyFileFormats) {
   EXPECT_EQ((*k2)[0], 0xaa);
   EXPECT_EQ(LoadKeyFile(bad).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(LoadKeyFile(tmp.path() + "/none"));
+}
+
+TEST(BackupRepository, ParallelPutChunk) {
+  TempDir tmp;
+  auto repo = CreateRepository(tmp.path() + "/s", TestKey());
+  ASSERT_TRUE(repo);
+  auto w = (*repo)->BeginBackup("vm1", Json::object());
+  ASSERT_TRUE(w);
+  constexpr int kChunks = 12;
+  ASSERT_TRUE((*w)->BeginDisk("root", kChunks * kChunkSize));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kChunks; i += 4)
+        // Chunks 0 and 6 are equal: concurrent dedup of one name.
+        if (!(*w)->PutChunk(i, RandomChunk(i % 6 == 0 ? 100 : i))) ++failures;
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+  ASSERT_TRUE((*w)->EndDisk());
+  auto info = (*w)->Commit("");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->disks[0].chunks_written, static_cast<uint64_t>(kChunks));
+  auto data = ReadDisk(**repo, info->id);
+  ASSERT_EQ(data.size(), static_cast<size_t>(kChunks));
+  for (int i = 0; i < kChunks; ++i)
+    EXPECT_EQ(data[i], RandomChunk(i % 6 == 0 ? 100 : i)) << i;
+  EXPECT_EQ(CountFiles(tmp.path() + "/s/chunks"),
+            static_cast<size_t>(kChunks - 1));
+}
+
+TEST(BackupRepository, ConfigWithInvalidUtf8StillCommits) {
+  TempDir tmp;
+  auto repo = CreateRepository(tmp.path() + "/s", std::nullopt);
+  ASSERT_TRUE(repo);
+  auto w = (*repo)->BeginBackup("vm1", Json{{"note", "bad \xff byte"}});
+  ASSERT_TRUE(w);
+  ASSERT_TRUE((*w)->BeginDisk("root", 4096));
+  ASSERT_TRUE((*w)->EndDisk());
+  auto info = (*w)->Commit("");
+  ASSERT_TRUE(info);
+  auto got = (*repo)->Get(info->id);
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_TRUE((*repo)->Verify()->damaged.empty());
 }
 
 }  // namespace
