@@ -108,10 +108,10 @@ struct Daemon::Parts {
   // Snapshots (issue 5): the service, then the scheduler thread using it.
   std::unique_ptr<SnapshotService> snapshots;
   std::unique_ptr<SnapshotScheduler> snapshot_scheduler;
-  std::unique_ptr<BackupService> backups;  // backup/restore jobs, schedule
-  std::unique_ptr<ApiServer> api;
   // Backup stores (repositories); used by the API and backup jobs.
   std::unique_ptr<BackupStoreService> backup_stores;
+  std::unique_ptr<BackupService> backups;  // backup/restore jobs, schedule
+  std::unique_ptr<ApiServer> api;
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {

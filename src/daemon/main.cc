@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   // Consoles: how long a console secret stays valid (hidden; for tests).
   app.add_option("--console-ticket-ttl-ms", o.console_ticket_ttl_ms)
       ->check(CLI::PositiveNumber)
+      ->group("");
   if (const char* tick = getenv("VIREO_BACKUP_TICK_MS"))
     o.backup_tick_ms = atoi(tick);
   app.add_option("--backup-tick-ms", o.backup_tick_ms,
