@@ -7,14 +7,14 @@
 #include "auth/token_service.h"
 #include "auth/user_service.h"
 #include "common/error.h"
-#include "core/console_tickets.h"
-#include "core/backup_store_service.h"
 #include "core/backup_service.h"
+#include "core/backup_store_service.h"
+#include "core/console_tickets.h"
 #include "core/events.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
-#include "core/snapshot_service.h"
 #include "core/operations.h"
+#include "core/snapshot_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "network/network_service.h"
@@ -48,10 +48,10 @@ struct ApiServices {
   VolumeService* volumes = nullptr;
   std::string accelerator;  // for GET /1.0 and /1.0/resources
   std::string accelerator_reason;
-  UserService* users = nullptr;        // null: /1.0/users answers 503
-  SessionService* sessions = nullptr;  // null: no cookie logins
-  SnapshotService* snapshots = nullptr;  // snapshots, copies (issue 5)
-  ConsoleTickets* console_tickets = nullptr;  // null: no console WebSockets
+  UserService* users = nullptr;                 // null: /1.0/users answers 503
+  SessionService* sessions = nullptr;           // null: no cookie logins
+  SnapshotService* snapshots = nullptr;         // snapshots, copies (issue 5)
+  ConsoleTickets* console_tickets = nullptr;    // null: no console WebSockets
   BackupStoreService* backup_stores = nullptr;  // null: backup-store routes 503
   BackupService* backups = nullptr;  // backup/restore jobs; null: 503
 };

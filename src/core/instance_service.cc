@@ -6,8 +6,8 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "core/install_media.h"
-#include "core/instance_options.h"
 #include "core/instance_lifecycle.h"
+#include "core/instance_options.h"
 #include "core/launch_disks.h"
 #include "core/network_attacher.h"
 #include "core/snapshot_records.h"
@@ -329,8 +329,8 @@ std::unique_lock<std::mutex> InstanceService::LockInstance(
 }
 
 Result<Json> InstanceService::ApplyStateChange(const std::string& name,
-                                              StateAction action, bool force,
-                                              int timeout_s) {
+                                               StateAction action, bool force,
+                                               int timeout_s) {
   return impl_->lifecycle_.Apply(name, action, force, timeout_s);
 }
 

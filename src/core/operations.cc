@@ -132,8 +132,7 @@ void OperationManager::SetMetadata(const std::string& id, const Json& patch) {
     auto it = ops_.find(id);
     if (it == ops_.end() || it->second.status != OperationStatus::kRunning)
       return;
-    if (!it->second.metadata.is_object())
-      it->second.metadata = Json::object();
+    if (!it->second.metadata.is_object()) it->second.metadata = Json::object();
     for (const auto& [k, v] : patch.items()) it->second.metadata[k] = v;
     it->second.updated_at = Now();
     snapshot = it->second;

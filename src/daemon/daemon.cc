@@ -15,16 +15,16 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "core/backup_service.h"
+#include "core/backup_store_service.h"
 #include "core/console_tickets.h"
 #include "core/events.h"
-#include "core/backup_service.h"
 #include "core/image_service.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/resources.h"
 #include "core/snapshot_scheduler.h"
 #include "core/snapshot_service.h"
-#include "core/backup_store_service.h"
 #include "core/storage_service.h"
 #include "core/volume_service.h"
 #include "engine/qemu/qemu_engine.h"
@@ -194,10 +194,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
     bo.work_dir = o.data_dir + "/run/backup";
     bo.qemu_user = eo.run_as_user;
     bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
-    BackupService::OpenStore open = [stores = parts->backup_stores.get()](
-                                        const std::string& name) {
-      return stores->Open(name);
-    };
+    BackupService::OpenStore open =
+        [stores = parts->backup_stores.get()](const std::string& name) {
+          return stores->Open(name);
+        };
     parts->backups = std::make_unique<BackupService>(
         parts->store.get(), parts->engine.get(), parts->instances.get(),
         parts->operations.get(), open, bo);

@@ -216,14 +216,13 @@ std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
   // Markers are built from a nonce by the guest's shell, so the echo of the
   // typed command never matches them.
   static std::atomic<int> counter{0};
-  std::string nonce = std::to_string(::getpid()) + "x" +
-                      std::to_string(counter.fetch_add(1));
+  std::string nonce =
+      std::to_string(::getpid()) + "x" + std::to_string(counter.fetch_add(1));
   std::string begin = "VIREO-RUN-BEGIN-" + nonce;
   std::string end = "VIREO-RUN-END-" + nonce;
   // "$(echo N)" makes the echoed input line differ from the printed markers.
-  std::string typed = "echo VIREO-RUN-BEGIN-$(echo " + nonce + "); " +
-                      command + "; echo VIREO-RUN-END-$(echo " + nonce +
-                      ")\r";
+  std::string typed = "echo VIREO-RUN-BEGIN-$(echo " + nonce + "); " + command +
+                      "; echo VIREO-RUN-END-$(echo " + nonce + ")\r";
   auto ws = c.OpenWebSocket("/1.0/instances/" + name + "/console");
   if (!ws) return std::nullopt;
   if (!(*ws)->Write(typed)) return std::nullopt;

@@ -82,9 +82,8 @@ std::string ProcessCmdline(pid_t pid);
 // Runs a shell command line in the guest-kit's serial shell (through the
 // console WebSocket) and returns what it printed between two markers, or
 // nullopt on timeout. The guest must be up (VIREO-GUEST-UP seen).
-std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
-                                    const std::string& command,
-                                    std::chrono::seconds timeout =
-                                        std::chrono::seconds(60));
+std::optional<std::string> GuestRun(
+    ApiClient& c, const std::string& name, const std::string& command,
+    std::chrono::seconds timeout = std::chrono::seconds(60));
 
 }  // namespace vireo::e2e

@@ -191,8 +191,7 @@ TEST_F(ApiServerTest, HttpsNeedsAValidBearerToken) {
   EXPECT_NE(ErrorText(none).find("missing"), std::string::npos);
   EXPECT_EQ(std::string(none.headers[http::field::www_authenticate]), "Bearer");
 
-  Reply basic =
-      Https(http::verb::get, "/1.0/resources", "Basic dXNlcjpwYXNz");
+  Reply basic = Https(http::verb::get, "/1.0/resources", "Basic dXNlcjpwYXNz");
   ExpectError(basic, 401, "unauthenticated");
 
   Reply bad = Https(http::verb::get, "/1.0/resources",
@@ -231,8 +230,8 @@ TEST_F(ApiServerTest, TokensCanBeManagedThroughTheApi) {
   EXPECT_EQ(Https(http::verb::get, "/1.0/instances", "Bearer " + secret).status,
             200u);
   EXPECT_EQ(Unix(http::verb::delete_, "/1.0/tokens/ci").status, 200u);
-  ExpectError(Https(http::verb::get, "/1.0/instances", "Bearer " + secret),
-              401, "unauthenticated");
+  ExpectError(Https(http::verb::get, "/1.0/instances", "Bearer " + secret), 401,
+              "unauthenticated");
   ExpectError(Unix(http::verb::delete_, "/1.0/tokens/ci"), 404, "not_found");
 }
 

@@ -1,9 +1,10 @@
 #include "core/snapshot_records.h"
-#include "core/snapshot_scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
+
+#include "core/snapshot_scheduler.h"
 
 namespace vireo {
 namespace {
