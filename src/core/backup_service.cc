@@ -150,7 +150,10 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
 
   const std::string gen = RandomHex(4);
   ExportOptions eo;
-  eo.work_dir = engine_->PathsFor(inst).dir + "/backup";
+  // Not under the VM's run dir: that is root-only (mode 0700, it holds the
+  // VNC socket), and QEMU opens the fleecing images after dropping to the
+  // QEMU user.
+  eo.work_dir = options_.work_dir + "/live-" + inst.id;
   eo.qemu_user = options_.qemu_user;
   eo.bitmap_prefix = prefix;
   eo.new_bitmap = prefix + gen;
