@@ -151,10 +151,9 @@ Status GuestAgentClient::Sync(std::chrono::milliseconds timeout) {
                   {"arguments", {{"id", id}}}};
   std::string bytes = std::string(1, kDelimiter) + request.dump() + "\n";
   auto timed_out = [&] {
-    return Err(ErrorCode::kTimeout,
-               "guest agent did not answer guest-sync within " +
-                   std::to_string(timeout.count()) +
-                   " ms (not running in the guest?)");
+    return Err(ErrorCode::kTimeout, "no answer to guest-sync within " +
+                                        std::to_string(timeout.count()) +
+                                        " ms");
   };
   if (auto sent = Send(bytes, deadline); !sent) {
     if (sent.error().code() == ErrorCode::kTimeout) return timed_out();
