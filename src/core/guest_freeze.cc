@@ -37,6 +37,12 @@ GuestFreeze::~GuestFreeze() { Thaw(); }
 
 void GuestFreeze::Freeze() {
   auto start = std::chrono::steady_clock::now();
+  // A paused guest cannot answer; its disks are at rest anyway, but nothing
+  // flushed its caches.
+  if (auto state = engine_->QueryStatus(vm_); state && *state != "running") {
+    crash_reason_ = "the guest is " + *state + ", its agent cannot answer";
+    return;
+  }
   // The probe: an absent agent fails here, within the sync timeout.
   auto status = engine_->GuestAgent(vm_, "guest-fsfreeze-status",
                                     Json::object(), kProbeTimeout);

@@ -102,7 +102,9 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   // before the point in time.
   auto out = GuestRun(
       *c, "ga", "echo in-page-cache > /mnt/unsynced && echo written", 60s);
-  ASSERT_TRUE(out && out->find("written") != std::string::npos);
+  ASSERT_TRUE(out && out->find("written") != std::string::npos)
+      << (out ? *out : "(timeout)") << "\n"
+      << ConsoleLog(*c, "ga");
 
   auto t0 = Clock::now();
   Json b = CliJson(d, {"backup", "create", "ga"});

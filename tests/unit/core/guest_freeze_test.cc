@@ -22,6 +22,8 @@ class AgentEngine : public VmEngine {
   using Answer = std::function<Result<Json>(const std::string& command)>;
   explicit AgentEngine(Answer answer) : answer_(std::move(answer)) {}
 
+  std::string status = "running";  // QMP query-status
+
   std::vector<std::string> commands() {
     std::lock_guard lock(mu_);
     return commands_;
@@ -50,7 +52,7 @@ class AgentEngine : public VmEngine {
   Status Resume(const std::string&) override { return Ok(); }
   bool WaitExit(const std::string&, int) override { return true; }
   Result<std::string> QueryStatus(const std::string&) override {
-    return std::string("running");
+    return status;
   }
   Result<Json> Qmp(const std::string&, const std::string&,
                    const Json&) override {
@@ -131,6 +133,16 @@ TEST(GuestFreezeTest, AlreadyFrozenGuestIsLeftFrozen) {
   freeze->Thaw();
   EXPECT_THAT(freeze->describe(), HasSubstr("already frozen"));
   EXPECT_THAT(engine.commands(), ElementsAre("guest-fsfreeze-status"));
+}
+
+TEST(GuestFreezeTest, PausedGuestIsNotAsked) {
+  AgentEngine engine(Agent(1));
+  engine.status = "paused";
+  auto freeze = GuestFreeze::Begin(&engine, "vm1");
+  freeze->Thaw();
+  EXPECT_EQ(freeze->describe(),
+            "crash-consistent (the guest is paused, its agent cannot answer)");
+  EXPECT_TRUE(engine.commands().empty());
 }
 
 TEST(GuestFreezeTest, NoFilesystemsIsNotCalledConsistent) {
