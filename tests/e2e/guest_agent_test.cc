@@ -53,6 +53,27 @@ Result<Json> AskAgent(const Daemon& d, ApiClient& c, const std::string& vm,
   return agent->Execute(command);
 }
 
+// Runs an idempotent command in the guest and checks its output contains
+// `expect`; once more if not: under load, the guest's UART can drop typed
+// characters (NOTES: GuestRun). A command that hangs (a frozen filesystem)
+// still fails: both tries time out.
+::testing::AssertionResult GuestRunExpect(ApiClient& c, const std::string& vm,
+                                          const std::string& command,
+                                          const std::string& expect) {
+  std::string seen;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto out = GuestRun(c, vm, command, 60s);
+    if (out && out->find(expect) != std::string::npos)
+      return ::testing::AssertionSuccess();
+    seen += "\n--- try " + std::to_string(attempt + 1) + ": " +
+            (out ? *out : std::string("(timeout)"));
+  }
+  return ::testing::AssertionFailure()
+         << "no '" << expect << "' from: " << command << seen
+         << "\n--- console:\n"
+         << ConsoleLog(c, vm);
+}
+
 // Boots a guest-kit VM with a 64 MiB data disk and an ext4 filesystem on it
 // mounted at /mnt.
 void BootWithFilesystem(ApiClient& c, const std::string& vm) {
@@ -100,11 +121,9 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   // Written but not synced: only the guest's page cache has it (dirty
   // pages are written back after 30 s). The freeze flushes it to the disk
   // before the point in time.
-  auto out = GuestRun(
-      *c, "ga", "echo in-page-cache > /mnt/unsynced && echo written", 60s);
-  ASSERT_TRUE(out && out->find("written") != std::string::npos)
-      << (out ? *out : "(timeout)") << "\n"
-      << ConsoleLog(*c, "ga");
+  ASSERT_TRUE(GuestRunExpect(
+      *c, "ga", "echo in-page-cache > /mnt/unsynced && echo written-$((6*7))",
+      "written-42"));
 
   auto t0 = Clock::now();
   Json b = CliJson(d, {"backup", "create", "ga"});
@@ -123,11 +142,9 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   auto status = AskAgent(d, *c, "ga", "guest-fsfreeze-status");
   ASSERT_TRUE(status) << status.error().ToString();
   EXPECT_EQ(*status, "thawed");
-  out = GuestRun(*c, "ga",
-                 "echo after-$((6*7)) > /mnt/after && sync && cat /mnt/after",
-                 60s);
-  ASSERT_TRUE(out && out->find("after-42") != std::string::npos)
-      << ConsoleLog(*c, "ga");
+  ASSERT_TRUE(GuestRunExpect(
+      *c, "ga", "echo after-$((6*7)) > /mnt/after && sync && cat /mnt/after",
+      "after-42"));
 
   // The unsynced file is in the backup.
   EXPECT_EQ(FileInBackup(d, *c, b, "ga-restored", "unsynced"),
@@ -162,13 +179,11 @@ TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
   // connections), nothing answers on it.
   // Also leave a file in the page cache, to see (not assert: writeback
   // timing) what a crash-consistent backup holds.
-  auto out = GuestRun(*c, "na",
-                      "kill $(cat /var/run/qemu-ga.pid) && sleep 1 && "
-                      "echo in-page-cache > /mnt/unsynced && "
-                      "echo killed-$((6*7))",
-                      60s);
-  ASSERT_TRUE(out && out->find("killed-42") != std::string::npos)
-      << ConsoleLog(*c, "na");
+  ASSERT_TRUE(GuestRunExpect(*c, "na",
+                             "kill $(cat /var/run/qemu-ga.pid); sleep 1; "
+                             "echo in-page-cache > /mnt/unsynced && "
+                             "echo killed-$((6*7))",
+                             "killed-42"));
   t0 = Clock::now();
   Json without = CliJson(d, {"backup", "create", "na"});
   auto without_ms = MillisSince(t0);
@@ -185,10 +200,8 @@ TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
             << FileInBackup(d, *c, without, "na-restored", "unsynced") << "'\n";
 
   // Nothing was left frozen: the guest still writes.
-  out = GuestRun(*c, "na", "echo ok-$((6*7)) > /mnt/f && sync && cat /mnt/f",
-                 60s);
-  ASSERT_TRUE(out && out->find("ok-42") != std::string::npos)
-      << ConsoleLog(*c, "na");
+  ASSERT_TRUE(GuestRunExpect(
+      *c, "na", "echo ok-$((6*7)) > /mnt/f && sync && cat /mnt/f", "ok-42"));
 }
 
 // A guest booted without the agent (vireo.qga=0): same answer, and the
