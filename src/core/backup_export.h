@@ -38,6 +38,10 @@ class DiskExport {
  public:
   virtual ~DiskExport() = default;  // tears the exports down
   virtual const std::vector<ExportedDisk>& disks() const = 0;
+  // How consistent the point in time is, for the backup's note: a running
+  // VM says whether its guest agent froze the filesystems ("filesystem-
+  // consistent (...)" / "crash-consistent (...)"); "" for a stopped VM.
+  virtual std::string consistency() const { return ""; }
   // Ends the exports, then hands the bitmaps over: after a committed backup
   // the new bitmap (added at the point in time) stays and the old ones go;
   // after a failure the old bitmap gets back the writes since the point in
@@ -54,7 +58,9 @@ struct ExportOptions {
 
 // Running VM: QMP fleecing (temporary qcow2 over each disk, blockdev-backup
 // sync=none in one transaction with the bitmap handover) exported by QEMU's
-// NBD server. Leftovers of an interrupted backup are removed first.
+// NBD server. Leftovers of an interrupted backup are removed first. The
+// guest's filesystems are frozen through its agent (when one answers) for
+// the instant of the transaction only.
 [[nodiscard]] Result<std::unique_ptr<DiskExport>> StartLiveExport(
     VmEngine* engine, const std::string& instance,
     const std::vector<ExportRequest>& disks, const ExportOptions& options);

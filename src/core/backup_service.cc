@@ -219,9 +219,8 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   }
   std::string note;
   for (const auto& n : notes) note += (note.empty() ? "" : "; ") + n;
-  if (live)
-    note += std::string(note.empty() ? "" : "; ") +
-            "crash-consistent (no guest agent freeze)";
+  if (!exports->consistency().empty())
+    note += (note.empty() ? "" : "; ") + exports->consistency();
   stage("committing", 0, 1);
   ASSIGN_OR_RETURN(backup::BackupInfo info, writer->Commit(note));
   writer.reset();

@@ -16,6 +16,7 @@
 #include "common/process.h"
 #include "common/random.h"
 #include "core/backup_export.h"
+#include "core/guest_freeze.h"
 
 namespace vireo {
 
@@ -90,6 +91,7 @@ class LiveExport : public DiskExport {
 
   Status Start(const std::vector<ExportRequest>& reqs);
   const std::vector<ExportedDisk>& disks() const override { return out_; }
+  std::string consistency() const override { return consistency_; }
   void Finish(bool committed) override;
 
  private:
@@ -105,6 +107,7 @@ class LiveExport : public DiskExport {
   bool server_started_ = false;
   bool stopped_ = false;
   bool finished_ = false;
+  std::string consistency_;
 };
 
 Status LiveExport::Inspect(const std::vector<ExportRequest>& reqs) {
@@ -217,8 +220,13 @@ Status LiveExport::Start(const std::vector<ExportRequest>& reqs) {
   }
   // One transaction: every disk's point in time and bitmap handover happen
   // at the same instant, so the backup is consistent across disks and no
-  // write falls between the old bitmap and the new one.
+  // write falls between the old bitmap and the new one. The guest is frozen
+  // for that instant only (everything slow was prepared above); the guard
+  // thaws on every path.
+  auto freeze = GuestFreeze::Begin(engine_, vm_);
   auto tx = engine_->Qmp(vm_, "transaction", {{"actions", actions}});
+  freeze->Thaw();
+  consistency_ = freeze->describe();
   if (!tx) {
     for (auto& d : disks_) d.bitmap_disabled = d.new_bitmap = false;
     Error e = tx.error();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ struct VmPaths {
   std::string qmp_socket;
   std::string serial_socket;
   std::string vnc_socket;  // QEMU's VNC server (graphical console)
+  // The guest agent's channel (virtio-serial port org.qemu.guest_agent.0).
+  std::string guest_agent_socket;
   std::string console_log;
   std::string pid_file;
   std::string qemu_log;  // QEMU's own stderr
@@ -75,6 +78,14 @@ class VmEngine {
   [[nodiscard]] virtual Result<Json> Qmp(const std::string& name,
                                          const std::string& command,
                                          const Json& arguments) = 0;
+  // Runs a qemu-guest-agent command in the guest and returns its "return"
+  // value. An agent that does not answer the initial guest-sync within
+  // ~1.5 s is absent (kTimeout; kNotFound when the VM has no agent channel),
+  // so probing costs little; `timeout` bounds the command itself. Calls for
+  // one VM are serialized.
+  [[nodiscard]] virtual Result<Json> GuestAgent(
+      const std::string& name, const std::string& command,
+      const Json& arguments, std::chrono::milliseconds timeout) = 0;
   virtual bool IsRunning(const std::string& name) = 0;
   // The current screen as PNG bytes (QMP screendump).
   [[nodiscard]] virtual Result<std::string> Screenshot(

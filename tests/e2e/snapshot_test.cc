@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -33,9 +34,14 @@ std::string Md5(const std::string& text) {
   return std::regex_search(text, m, re) ? m[1].str() : "";
 }
 
+// Waits for the shell of the VM's next boot. The console log keeps earlier
+// boots, so each call waits for one more banner than the last: typing into
+// a guest that is still booting loses characters.
 bool WaitShell(ApiClient& c, const std::string& vm) {
-  bool up = WaitForLog(c, vm, "VIREO-GUEST-UP", 180s) &&
-            WaitForLog(c, vm, "built-in shell", 60s);
+  static std::map<std::string, int> boots;  // by instance id
+  int n = ++boots[GetInstance(c, vm)["id"].get<std::string>()];
+  bool up = WaitForLog(c, vm, "VIREO-GUEST-UP", 180s, n) &&
+            WaitForLog(c, vm, "built-in shell", 60s, n);
   EXPECT_TRUE(up) << ConsoleLog(c, vm);
   return up;
 }

@@ -92,6 +92,9 @@ Result<std::vector<std::string>> QemuCommandLine::Build() const {
     std::vector<std::string> extra = ProfileExtraArgs(profile);
     argv.insert(argv.end(), extra.begin(), extra.end());
   }
+  // Last, so the devices above keep the PCI addresses they had before
+  // (guests installed earlier see the same hardware).
+  AddGuestAgentChannel(&argv);
   if (options_.sandbox) {
     Push(&argv, {"-sandbox", SandboxSpec(!options_.run_as_user.empty())});
   }
@@ -182,6 +185,22 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
     Push(argv, {"-device", device});
   }
   return Ok();
+}
+
+void QemuCommandLine::AddGuestAgentChannel(
+    std::vector<std::string>* argv) const {
+  // qemu-guest-agent in the guest opens the virtio-serial port by this
+  // name; vireod talks to it through the socket (QEMU creates it before
+  // -runas, like the QMP and serial sockets, so the root-only run dir is
+  // fine). Every VM gets it: with no agent in the guest it is an idle port.
+  if (paths_.guest_agent_socket.empty()) return;
+  Push(argv, {"-device", "virtio-serial-pci,id=vser0"});
+  Push(argv, {"-chardev",
+              "socket,id=qga0,path=" + QemuEscape(paths_.guest_agent_socket) +
+                  ",server=on,wait=off"});
+  Push(argv, {"-device",
+              "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_"
+              "agent.0"});
 }
 
 Status QemuCommandLine::AddFirmware(std::vector<std::string>* argv) const {

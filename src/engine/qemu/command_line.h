@@ -24,8 +24,9 @@ std::string QemuEscape(std::string_view value);
 // Builds the QEMU argv for an instance. Every option and value is its own
 // argv element (nothing goes through a shell), and values inside key=value
 // option strings are escaped, so user-supplied names and paths cannot
-// inject options. No option opens a TCP listener: QMP, the serial console
-// and the VNC display are unix sockets in the VM's runtime directory.
+// inject options. No option opens a TCP listener: QMP, the serial console,
+// the VNC display and the guest agent channel are unix sockets in the VM's
+// runtime directory.
 class QemuCommandLine {
  public:
   QemuCommandLine(const Instance& instance, const VmPaths& paths,
@@ -41,6 +42,8 @@ class QemuCommandLine {
   Status AddDisks(std::vector<std::string>* argv) const;
   Status AddNics(std::vector<std::string>* argv) const;
   Status AddFirmware(std::vector<std::string>* argv) const;
+  // virtio-serial port for qemu-guest-agent, on paths_.guest_agent_socket.
+  void AddGuestAgentChannel(std::vector<std::string>* argv) const;
 
   const Instance& instance_;
   const VmPaths& paths_;

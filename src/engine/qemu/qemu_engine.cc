@@ -17,6 +17,7 @@ extern "C" {
 
 #include "common/log.h"
 #include "common/process.h"
+#include "engine/qemu/guest_agent.h"
 #include "engine/qemu/qmp_client.h"
 #include "engine/qemu/runtime_files.h"
 #include "engine/qemu/screenshot.h"
@@ -38,6 +39,9 @@ struct QemuEngine::Vm {
   std::condition_variable cv;
   std::shared_ptr<QmpClient> qmp;  // guarded by mu; null once exited
   bool exited = false;             // guarded by mu
+  // One guest agent conversation at a time: QEMU serves one client per
+  // chardev, and a second connection would wait out its sync timeout.
+  std::mutex agent_mu;
 
   bool WaitExited(milliseconds timeout) {
     std::unique_lock lock(mu);
@@ -140,6 +144,7 @@ VmPaths QemuEngine::PathsFor(const Instance& instance) const {
   p.qmp_socket = p.dir + "/qmp.sock";
   p.serial_socket = p.dir + "/serial.sock";
   p.vnc_socket = p.dir + "/vnc.sock";
+  p.guest_agent_socket = p.dir + "/qga.sock";
   p.console_log = p.dir + "/console.log";
   p.pid_file = p.dir + "/qemu.pid";
   p.qemu_log = p.dir + "/qemu.log";
@@ -176,6 +181,7 @@ Result<int> QemuEngine::StartReserved(const Instance& instance,
   TRY(CheckSocketPath(paths.qmp_socket));
   TRY(CheckSocketPath(paths.serial_socket));
   TRY(CheckSocketPath(paths.vnc_socket));
+  TRY(CheckSocketPath(paths.guest_agent_socket));
   QemuLaunchOptions launch = launch_;
   launch.tap_fds = tap_fds;
   ASSIGN_OR_RETURN(auto argv, QemuCommandLine(instance, paths, launch).Build());
@@ -430,6 +436,25 @@ Result<std::string> QemuEngine::Screenshot(const std::string& name) {
   auto png = CaptureScreenPng(*qmp);
   TRY_CTX(png, name);
   return png;
+}
+
+Result<Json> QemuEngine::GuestAgent(const std::string& name,
+                                    const std::string& command,
+                                    const Json& arguments,
+                                    milliseconds timeout) {
+  auto vm = Find(name);
+  if (!vm) return Err(ErrorCode::kNotFound, "VM " + name + " is not running");
+  std::lock_guard agent_lock(vm->agent_mu);
+  // A fresh connection per call: nothing to keep in sync across guest
+  // reboots or agent restarts, and the sync costs one round trip.
+  auto client = GuestAgentClient::Connect(
+      vm->paths.guest_agent_socket,
+      std::min(timeout, GuestAgentClient::kSyncTimeout));
+  TRY_CTX(client, name);
+  auto reply = (*client)->Execute(
+      command, arguments.is_null() ? Json::object() : arguments, timeout);
+  TRY_CTX(reply, name);
+  return reply;
 }
 
 bool QemuEngine::IsRunning(const std::string& name) {

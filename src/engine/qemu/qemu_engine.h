@@ -51,6 +51,9 @@ class QemuEngine : public VmEngine {
   Result<std::string> QueryStatus(const std::string& name) override;
   Result<Json> Qmp(const std::string& name, const std::string& command,
                    const Json& arguments) override;
+  Result<Json> GuestAgent(const std::string& name, const std::string& command,
+                          const Json& arguments,
+                          std::chrono::milliseconds timeout) override;
   bool IsRunning(const std::string& name) override;
   Result<std::string> Screenshot(const std::string& name) override;
 

@@ -74,8 +74,9 @@ Status AppendLine(const std::string& path, const std::string& line) {
 }
 
 void RemoveRuntimeFiles(const VmPaths& paths) {
-  for (const std::string* p : {&paths.qmp_socket, &paths.serial_socket,
-                               &paths.vnc_socket, &paths.pid_file}) {
+  for (const std::string* p :
+       {&paths.qmp_socket, &paths.serial_socket, &paths.vnc_socket,
+        &paths.guest_agent_socket, &paths.pid_file}) {
     ::unlink(p->c_str());
   }
 }

@@ -27,6 +27,7 @@ VmPaths MakePaths(const std::string& dir = "/run/vireo/0123456789abcdef") {
   p.qmp_socket = dir + "/qmp.sock";
   p.serial_socket = dir + "/serial.sock";
   p.vnc_socket = dir + "/vnc.sock";
+  p.guest_agent_socket = dir + "/qga.sock";
   p.console_log = dir + "/console.log";
   p.pid_file = dir + "/qemu.pid";
   p.qemu_log = dir + "/qemu.log";
@@ -56,10 +57,14 @@ std::string ValueOf(const std::vector<std::string>& argv,
   return "";
 }
 
-// The display devices every VM has (device_profile_test checks them).
+// The display devices every VM has (device_profile_test checks them), and
+// the guest agent channel (GuestAgentChannel checks it).
 bool IsDisplayDevice(const std::string& device) {
   return device.rfind("VGA,", 0) == 0 || device.rfind("qemu-xhci,", 0) == 0 ||
-         device.rfind("usb-tablet,", 0) == 0;
+         device.rfind("usb-tablet,", 0) == 0 ||
+         device.rfind("virtio-serial-pci,", 0) == 0 ||
+         device.rfind("virtserialport,", 0) == 0 ||
+         device.rfind("socket,id=qga0,", 0) == 0;
 }
 
 std::vector<std::string> ValuesOf(const std::vector<std::string>& argv,
@@ -103,6 +108,47 @@ TEST(CommandLineTest, BasicTcg) {
   EXPECT_EQ(ValueOf(argv, "-serial"), "chardev:serial0");
   EXPECT_THAT(argv, Not(Contains("-kernel")));
   EXPECT_THAT(argv, Not(Contains("-runas")));
+}
+
+TEST(CommandLineTest, GuestAgentChannel) {
+  auto argv = Build(MakeInstance(), QemuLaunchOptions{});
+  // A virtio-serial port by the name qemu-guest-agent looks for, backed by a
+  // unix socket in the run dir (never TCP).
+  auto at = [&](const std::string& value) {
+    return std::find(argv.begin(), argv.end(), value) - argv.begin();
+  };
+  auto controller = at("virtio-serial-pci,id=vser0");
+  auto chardev =
+      at("socket,id=qga0,path=/run/vireo/0123456789abcdef/qga.sock,server=on,"
+         "wait=off");
+  auto port =
+      at("virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
+  ASSERT_LT(controller, static_cast<long>(argv.size()));
+  ASSERT_LT(chardev, static_cast<long>(argv.size()));
+  ASSERT_LT(port, static_cast<long>(argv.size()));
+  EXPECT_EQ(argv[controller - 1], "-device");
+  EXPECT_EQ(argv[chardev - 1], "-chardev");
+  EXPECT_EQ(argv[port - 1], "-device");
+  EXPECT_LT(controller, port);
+  EXPECT_LT(chardev, port);
+  // After every other device, so existing guests keep their PCI addresses.
+  long last_other = 0;
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "-device" && static_cast<long>(i + 1) != controller &&
+        static_cast<long>(i + 1) != port)
+      last_other = static_cast<long>(i + 1);
+  }
+  EXPECT_LT(last_other, controller);
+
+  // A path with a comma stays one option value.
+  auto odd = Build(MakeInstance(), {}, MakePaths("/run/a,b"));
+  EXPECT_THAT(odd, Contains("socket,id=qga0,path=/run/a,,b/qga.sock,server=on,"
+                            "wait=off"));
+  // No socket path (callers that do not want the channel): no devices.
+  VmPaths none = MakePaths();
+  none.guest_agent_socket.clear();
+  auto without = Build(MakeInstance(), {}, none);
+  EXPECT_THAT(without, Not(Contains("virtio-serial-pci,id=vser0")));
 }
 
 TEST(CommandLineTest, KvmUsesHostCpu) {

@@ -126,6 +126,7 @@ TEST_F(QemuEngineTest, UsesTcgOnThisHost) {
   EXPECT_EQ(p.qmp_socket, p.dir + "/qmp.sock");
   EXPECT_EQ(p.serial_socket, p.dir + "/serial.sock");
   EXPECT_EQ(p.vnc_socket, p.dir + "/vnc.sock");
+  EXPECT_EQ(p.guest_agent_socket, p.dir + "/qga.sock");
   EXPECT_EQ(p.console_log, p.dir + "/console.log");
   EXPECT_EQ(p.pid_file, p.dir + "/qemu.pid");
   EXPECT_EQ(p.qemu_log, p.dir + "/qemu.log");
@@ -166,6 +167,18 @@ TEST_F(QemuEngineTest, LifecycleAndOutsideKill) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
 
+  // The agent channel exists, but nothing runs in this guest: the probe
+  // gives up after the sync timeout instead of hanging.
+  EXPECT_TRUE(Exists(paths.guest_agent_socket));
+  auto t0 = std::chrono::steady_clock::now();
+  auto agent = engine_->GuestAgent("vm1", "guest-ping", Json::object(), 10s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(agent);
+  EXPECT_EQ(agent.error().code(), ErrorCode::kTimeout)
+      << agent.error().ToString();
+  EXPECT_LT(took, 2500ms);
+  EXPECT_GE(took, 1000ms);
+
   ASSERT_TRUE(engine_->Pause("vm1"));
   ASSERT_TRUE(events_.WaitFor(VmEvent::Kind::kPaused, 2s));
   EXPECT_EQ(engine_->QueryStatus("vm1").value_or(""), "paused");
@@ -183,6 +196,7 @@ TEST_F(QemuEngineTest, LifecycleAndOutsideKill) {
   EXPECT_TRUE(engine_->WaitExit("vm1", 0));
   EXPECT_FALSE(Exists(paths.qmp_socket));
   EXPECT_FALSE(Exists(paths.serial_socket));
+  EXPECT_FALSE(Exists(paths.guest_agent_socket));
   EXPECT_FALSE(Exists(paths.pid_file));
   EXPECT_TRUE(Exists(paths.console_log));
   EXPECT_TRUE(Exists(paths.qemu_log));
