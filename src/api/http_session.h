@@ -118,12 +118,14 @@ void Drain(net::io_context& ioc, Stream& stream) {
 class TempFileGuard {
  public:
   explicit TempFileGuard(std::string path) : path_(std::move(path)) {}
-  ~TempFileGuard() {
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
+  ~TempFileGuard() { Remove(); }
   TempFileGuard(const TempFileGuard&) = delete;
   TempFileGuard& operator=(const TempFileGuard&) = delete;
   void Release() { path_.clear(); }
+  void Remove() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
+  }
 
  private:
   std::string path_;
@@ -195,6 +197,9 @@ bool ServeUpload(net::io_context& ioc, Stream& stream,
     if (ec) break;
   }
   if (ec == http::error::body_limit) {
+    // Gone before the client hears the refusal, so it never sees a partial
+    // file in the image store.
+    guard.Remove();
     ApiResponse too_large =
         ErrorResponse(413, "too_large",
                       "upload exceeds the limit of " +
