@@ -94,38 +94,92 @@ std::vector<uint8_t> ChunkStore::Encode(const std::string& name,
   return out;
 }
 
-Result<ChunkStore::PutResult> ChunkStore::Put(std::span<const uint8_t> plain) {
+// Durability without an fsync per chunk file. A chunk file only ever gets
+// its final name (chunks/xx/<name>) after its data is durable, so any file
+// found under a chunk name, by a later dedup check or by gc/verify, holds
+// complete content even after a power loss. Put() writes the file under a
+// temp name without syncing it; Publish() then, once per backup:
+//   1. syncfs() on the store's filesystem: every temp file's data and inode
+//      is on stable storage (one journal commit instead of one per chunk);
+//   2. renames each temp file to its chunk name;
+//   3. syncfs() again: the renames (and those of other writers whose
+//      chunks this batch deduplicated against) are durable.
+// Only then does the writer save its manifest (itself fsync'd + renamed), so
+// a committed manifest never references a chunk that a crash can lose. A
+// crash before step 2 leaves temp files, which gc removes under the
+// exclusive lock (no writer runs then), exactly as before; prune only
+// removes manifests. The sync fd is opened when the batch starts: syncfs
+// reports writeback errors that happened after the fd was opened, which then
+// covers every chunk of the batch.
+std::unique_ptr<PendingChunks> ChunkStore::NewBatch() const {
+  auto b = std::make_unique<PendingChunks>();
+  b->sync_fd_.Reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!b->sync_fd_) b->open_status_ = ErrnoErr("open " + dir_);
+  return b;
+}
+
+PendingChunks::~PendingChunks() {
+  for (const auto& [name, tmp] : temps_)
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+}
+
+Result<ChunkStore::PutResult> ChunkStore::Put(std::span<const uint8_t> plain,
+                                              PendingChunks* batch) {
   PutResult res{NameOf(plain), 0};
   std::string path = PathOf(res.name);
   std::string sub = dir_ + "/" + res.name.substr(0, 2);
+  {
+    std::lock_guard lock(batch->mu_);
+    if (!batch->open_status_)
+      return tl::unexpected(batch->open_status_.error());
+    // Already in this batch (maybe still being written by another thread;
+    // a failure there fails the whole backup).
+    if (!batch->temps_.emplace(res.name, "").second) return res;
+  }
+  auto forget = [&] {
+    std::lock_guard lock(batch->mu_);
+    batch->temps_.erase(res.name);
+  };
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
-    // Dedup. The existing file may have just been renamed into place by
-    // another writer (maybe another process) whose directory fsync has not
-    // happened yet; our commit must not depend on it, so sync it ourselves.
-    std::lock_guard lock(mu_);
-    dirty_dirs_.insert(sub);
+    // Dedup. The file may have been renamed into place by another writer
+    // (maybe another process) whose final syncfs has not happened yet;
+    // Publish()'s second syncfs covers that rename too.
+    forget();
     return res;
   }
-  if (::mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST)
+  if (::mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST) {
+    forget();
     return ErrnoErr("mkdir " + sub);
+  }
   std::vector<uint8_t> file = Encode(res.name, plain);
-  // A concurrent Put of the same chunk renames identical content over ours:
-  // harmless, so no lock is needed around the write.
-  TRY(WriteFileAtomic(path, file, /*sync_dir=*/false));
+  auto tmp = WriteTempFile(sub, file);
+  if (!tmp) {
+    forget();
+    return tl::unexpected(tmp.error());
+  }
   res.bytes_new = file.size();
-  std::lock_guard lock(mu_);
-  dirty_dirs_.insert(sub);
+  std::lock_guard lock(batch->mu_);
+  batch->temps_[res.name] = std::move(*tmp);
   return res;
 }
 
-Status ChunkStore::SyncDirs() {
-  std::set<std::string> dirs;
-  {
-    std::lock_guard lock(mu_);
-    dirs.swap(dirty_dirs_);
+Status ChunkStore::Publish(PendingChunks* batch) {
+  std::lock_guard lock(batch->mu_);
+  if (!batch->open_status_) return tl::unexpected(batch->open_status_.error());
+  int fd = batch->sync_fd_.get();
+  if (::syncfs(fd) != 0) return ErrnoErr("syncfs " + dir_);
+  for (auto it = batch->temps_.begin(); it != batch->temps_.end();) {
+    if (!it->second.empty()) {
+      // A concurrent writer may have published the same chunk meanwhile:
+      // renaming identical content over it is harmless.
+      std::string path = PathOf(it->first);
+      if (::rename(it->second.c_str(), path.c_str()) != 0)
+        return ErrnoErr("rename " + it->second + " to " + path);
+    }
+    it = batch->temps_.erase(it);
   }
-  for (const auto& d : dirs) TRY(FsyncDir(d));
+  if (::syncfs(fd) != 0) return ErrnoErr("syncfs " + dir_);
   return Ok();
 }
 
@@ -145,7 +199,7 @@ Result<std::vector<uint8_t>> ChunkStore::Get(const std::string& name) const {
   uint8_t flags = (*file)[5];
   uint32_t len;
   std::memcpy(&len, file->data() + 8, 4);
-  if (len > kChunkSize)
+  if (len > kMaxChunkSize)
     return tl::unexpected(ChunkErr(name, "bad plaintext length"));
   std::span<const uint8_t> payload(file->data() + kHeaderSize,
                                    file->size() - kHeaderSize);

@@ -11,9 +11,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +21,7 @@
 #include "backup/crypto.h"
 #include "backup/repository.h"
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace vireo::backup {
 
@@ -34,6 +35,24 @@ struct StoreKeys {
 };
 
 bool IsAllZero(std::span<const uint8_t> data);
+
+// The chunks one writer has stored but not yet published: they sit under
+// temp names (kTempPrefix) next to their final path until Publish().
+// Destroying it unpublished removes them (an abandoned backup).
+class PendingChunks {
+ public:
+  PendingChunks() = default;
+  PendingChunks(const PendingChunks&) = delete;
+  PendingChunks& operator=(const PendingChunks&) = delete;
+  ~PendingChunks();
+
+ private:
+  friend class ChunkStore;
+  std::mutex mu_;
+  UniqueFd sync_fd_;  // opened before any write: see Publish()
+  Status open_status_ = Ok();
+  std::map<std::string, std::string> temps_;  // chunk name → temp path
+};
 
 class ChunkStore {
  public:
@@ -49,11 +68,17 @@ class ChunkStore {
     std::string name;
     uint64_t bytes_new = 0;  // file size written; 0 when deduplicated
   };
-  // Stores a non-zero chunk unless one with the same name exists. The new
-  // file is fsync'd; its directory is recorded for SyncDirs().
-  [[nodiscard]] Result<PutResult> Put(std::span<const uint8_t> plain);
-  // Makes the renames of all Put()s so far durable.
-  [[nodiscard]] Status SyncDirs();
+  // Starts a batch of Put()s for one writer.
+  std::unique_ptr<PendingChunks> NewBatch() const;
+  // Stores a non-zero chunk unless one with the same name exists (in the
+  // store or in `batch`). The new file is written under a temp name, not
+  // synced: it gets its name in Publish().
+  [[nodiscard]] Result<PutResult> Put(std::span<const uint8_t> plain,
+                                      PendingChunks* batch);
+  // Makes every chunk of `batch` durable under its name, and every chunk
+  // the batch deduplicated against too. After it returns OK, a manifest
+  // referencing them may be written.
+  [[nodiscard]] Status Publish(PendingChunks* batch);
 
   // Reads, authenticates, decompresses and re-hashes a chunk. kDataLoss
   // naming the chunk when it is missing, truncated or damaged.
@@ -75,8 +100,6 @@ class ChunkStore {
                               std::span<const uint8_t> plain) const;
   std::string dir_;
   std::optional<StoreKeys> keys_;
-  std::mutex mu_;
-  std::set<std::string> dirty_dirs_;
 };
 
 }  // namespace vireo::backup

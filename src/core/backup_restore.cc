@@ -89,7 +89,7 @@ Result<Json> BackupService::DoRestore(std::shared_ptr<backup::Repository> repo,
                       std::to_string(i));
         return tl::unexpected(e);
       }
-      uint64_t off = i * backup::kChunkSize;
+      uint64_t off = i * reader->chunk_size();
       if (*got) {
         size_t pos = 0;
         while (pos < buf.size()) {
@@ -102,7 +102,7 @@ Result<Json> BackupService::DoRestore(std::shared_ptr<backup::Repository> repo,
           pos += static_cast<size_t>(n);
         }
       }
-      done += std::min(backup::kChunkSize, reader->virtual_size() - off);
+      done += std::min(reader->chunk_size(), reader->virtual_size() - off);
       if (!op_id.empty())
         ops_->SetProgress(op_id, "restoring disk " + d.name, done, total);
     }

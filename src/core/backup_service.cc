@@ -122,7 +122,7 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   const std::string prefix = "vireo-" + key + "-";
   // The last committed backup and the bitmap generation tracking since.
   std::string base_id, trusted_gen;
-  std::map<std::string, uint64_t> base_sizes;
+  std::map<std::string, uint64_t> base_sizes, base_chunk_sizes;
   std::string no_base_reason = "first backup of this instance in the store";
   if (auto rec = store_->GetObject(kBitmapKind, record_name)) {
     base_id = rec->value("backup", "");
@@ -132,7 +132,10 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
       no_base_reason = "base backup " + base_id + " is gone";
       base_id.clear();
     } else {
-      for (const auto& d : base->disks) base_sizes[d.name] = d.virtual_size;
+      for (const auto& d : base->disks) {
+        base_sizes[d.name] = d.virtual_size;
+        base_chunk_sizes[d.name] = d.chunk_size;
+      }
     }
   }
 
@@ -176,11 +179,22 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
     NbdSource src = e.source;
     uint64_t size = 0;
     std::string reason = e.full_reason;
-    ASSIGN_OR_RETURN(std::vector<uint64_t> chunks, ChunksToRead(src, &size));
+    const uint64_t chunk_size = backup::kChunkSize;
+    if (!src.bitmap.empty() && base_chunk_sizes[e.name] != chunk_size) {
+      // The base's index cannot be reused chunk for chunk (e.g. a backup
+      // made with 4 MiB chunks before they became smaller).
+      reason = "base backup " + base_id + " uses " +
+               std::to_string(base_chunk_sizes[e.name] >> 10) +
+               " KiB chunks, this backup " + std::to_string(chunk_size >> 10) +
+               " KiB";
+      src.bitmap.clear();
+    }
+    ASSIGN_OR_RETURN(std::vector<uint64_t> chunks,
+                     ChunksToRead(src, chunk_size, &size));
     if (!src.bitmap.empty() && base_sizes[e.name] != size) {
       reason = "disk size changed";
       src.bitmap.clear();
-      ASSIGN_OR_RETURN(chunks, ChunksToRead(src, &size));
+      ASSIGN_OR_RETURN(chunks, ChunksToRead(src, chunk_size, &size));
     }
     std::string base;
     if (!src.bitmap.empty()) {
@@ -191,12 +205,13 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
         reason = base_id.empty() ? no_base_reason : reason;
       notes.push_back("full read of " + e.name + ": " + reason);
     }
-    TRY_CTX(writer->BeginDisk(e.name, size, base), "disk " + e.name);
+    TRY_CTX(writer->BeginDisk(e.name, size, base, chunk_size),
+            "disk " + e.name);
     std::string what = "reading disk " + e.name;
     ASSIGN_OR_RETURN(
         ChunkReadStats stats,
         CopyChunks(
-            src, size, chunks, writer.get(), options_.connections,
+            src, size, chunk_size, chunks, writer.get(), options_.connections,
             [&](uint64_t done, uint64_t total) { stage(what, done, total); }));
     TRY_CTX(writer->EndDisk(), "disk " + e.name);
     bytes_read[e.name] = stats.bytes_read;
