@@ -96,8 +96,10 @@ class ChunkStore {
   const std::string& dir() const { return dir_; }
 
  private:
-  std::vector<uint8_t> Encode(const std::string& name,
-                              std::span<const uint8_t> plain) const;
+  // The chunk file's bytes, in a per-thread buffer valid until the
+  // thread's next Encode().
+  std::span<uint8_t> Encode(const std::string& name,
+                            std::span<const uint8_t> plain) const;
   std::string dir_;
   std::optional<StoreKeys> keys_;
 };

@@ -34,6 +34,7 @@ std::string StoreKey(const std::string& path) {
 Json DiskInfoJson(const backup::DiskInfo& d) {
   return {{"name", d.name},
           {"virtual_size", d.virtual_size},
+          {"chunk_size", d.chunk_size},
           {"chunks_written", d.chunks_written},
           {"bytes_read", d.bytes_read},
           {"bytes_new", d.bytes_new}};
