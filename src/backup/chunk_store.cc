@@ -138,15 +138,56 @@ std::span<uint8_t> ChunkStore::Encode(const std::string& name,
 // exclusive lock (no writer runs then), exactly as before; prune only
 // removes manifests. The sync fd is opened when the batch starts: syncfs
 // reports writeback errors that happened after the fd was opened, which then
-// covers every chunk of the batch.
+// covers every chunk of the batch; the background flusher (PendingChunks)
+// shares that fd and hands any error it sees on to Publish(), since each
+// error is reported only once per fd. Its syncs change nothing in the
+// argument: they only make step 1 quick.
 std::unique_ptr<PendingChunks> ChunkStore::NewBatch() const {
   auto b = std::make_unique<PendingChunks>();
   b->sync_fd_.Reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!b->sync_fd_) b->open_status_ = ErrnoErr("open " + dir_);
+  if (!b->sync_fd_)
+    b->status_ = ErrnoErr("open " + dir_);
+  else
+    b->flusher_ = std::thread([p = b.get()] { p->Flusher(); });
   return b;
 }
 
+void PendingChunks::Written(uint64_t bytes) {
+  unflushed_ += bytes;
+  if (unflushed_ >= kFlushEvery) {
+    unflushed_ = 0;
+    flush_wanted_ = true;
+    cv_.notify_one();
+  }
+}
+
+void PendingChunks::Flusher() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return flush_wanted_ || stop_; });
+    if (stop_) return;
+    flush_wanted_ = false;
+    lock.unlock();
+    // syncfs reports a writeback error once per fd: one seen here must fail
+    // the Publish() that would otherwise not see it again.
+    int rc = ::syncfs(sync_fd_.get());
+    int err = errno;
+    lock.lock();
+    if (rc != 0 && status_) status_ = ErrnoErr("syncfs", err);
+  }
+}
+
+void PendingChunks::StopFlusher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_one();
+  }
+  if (flusher_.joinable()) flusher_.join();
+}
+
 PendingChunks::~PendingChunks() {
+  StopFlusher();
   for (const auto& [name, tmp] : temps_)
     if (!tmp.empty()) ::unlink(tmp.c_str());
 }
@@ -158,8 +199,7 @@ Result<ChunkStore::PutResult> ChunkStore::Put(std::span<const uint8_t> plain,
   std::string sub = dir_ + "/" + res.name.substr(0, 2);
   {
     std::lock_guard lock(batch->mu_);
-    if (!batch->open_status_)
-      return tl::unexpected(batch->open_status_.error());
+    if (!batch->status_) return tl::unexpected(batch->status_.error());
     // Already in this batch (maybe still being written by another thread;
     // a failure there fails the whole backup).
     if (!batch->temps_.emplace(res.name, "").second) return res;
@@ -189,12 +229,14 @@ Result<ChunkStore::PutResult> ChunkStore::Put(std::span<const uint8_t> plain,
   res.bytes_new = file.size();
   std::lock_guard lock(batch->mu_);
   batch->temps_[res.name] = std::move(*tmp);
+  batch->Written(file.size());
   return res;
 }
 
 Status ChunkStore::Publish(PendingChunks* batch) {
+  batch->StopFlusher();
   std::lock_guard lock(batch->mu_);
-  if (!batch->open_status_) return tl::unexpected(batch->open_status_.error());
+  if (!batch->status_) return tl::unexpected(batch->status_.error());
   int fd = batch->sync_fd_.get();
   if (::syncfs(fd) != 0) return ErrnoErr("syncfs " + dir_);
   for (auto it = batch->temps_.begin(); it != batch->temps_.end();) {

@@ -9,6 +9,7 @@
 // not shrink it); bit 1: payload is AES-256-GCM sealed (nonce || ct || tag,
 // the 12 header bytes and the chunk name are authenticated data).
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backup/crypto.h"
@@ -39,8 +41,15 @@ bool IsAllZero(std::span<const uint8_t> data);
 // The chunks one writer has stored but not yet published: they sit under
 // temp names (kTempPrefix) next to their final path until Publish().
 // Destroying it unpublished removes them (an abandoned backup).
+//
+// A flusher thread syncs the filesystem in the background after every
+// kFlushEvery bytes of new chunk files, so the data is mostly on disk by
+// the time Publish() needs it durable (a backup writes gigabytes; one flush
+// of all of it at commit cost about a second). Those flushes only hurry
+// writeback: durability is still decided by Publish()'s own syncfs.
 class PendingChunks {
  public:
+  static constexpr uint64_t kFlushEvery = 256ull << 20;
   PendingChunks() = default;
   PendingChunks(const PendingChunks&) = delete;
   PendingChunks& operator=(const PendingChunks&) = delete;
@@ -48,10 +57,18 @@ class PendingChunks {
 
  private:
   friend class ChunkStore;
+  void Flusher();
+  void Written(uint64_t bytes);  // mu_ held
+  void StopFlusher();
+
   std::mutex mu_;
-  UniqueFd sync_fd_;  // opened before any write: see Publish()
-  Status open_status_ = Ok();
+  UniqueFd sync_fd_;      // opened before any write: see Publish()
+  Status status_ = Ok();  // opening sync_fd_, or a background syncfs
   std::map<std::string, std::string> temps_;  // chunk name → temp path
+  uint64_t unflushed_ = 0;  // new file bytes since the last flush started
+  bool flush_wanted_ = false, stop_ = false;
+  std::condition_variable cv_;
+  std::thread flusher_;
 };
 
 class ChunkStore {
