@@ -6,21 +6,11 @@
 
 #include "common/log.h"
 #include "core/backup_service.h"
+#include "core/instance_options.h"
 
 namespace vireo {
 
 namespace {
-
-// The instance options map, once instance options exist in the config
-// (core/instance_options, branch `snapshots`); empty before that.
-template <typename Config>
-std::map<std::string, std::string> OptionsOf(const Config& c) {
-  if constexpr (requires { c.options; }) {
-    return {c.options.begin(), c.options.end()};
-  } else {
-    return {};
-  }
-}
 
 std::string Option(const std::map<std::string, std::string>& o,
                    const std::string& key) {
@@ -29,42 +19,6 @@ std::string Option(const std::map<std::string, std::string>& o,
 }
 
 }  // namespace
-
-// "@hourly", "@daily", "@weekly", "every <N>[smhd]" → seconds; 0 if invalid.
-int64_t ParseBackupSchedule(const std::string& s) {
-  if (s == "@hourly") return 3600;
-  if (s == "@daily") return 86400;
-  if (s == "@weekly") return 7 * 86400;
-  if (s.rfind("every ", 0) != 0) return 0;
-  std::string v = s.substr(6);
-  while (!v.empty() && v.front() == ' ') v.erase(v.begin());
-  if (v.empty()) return 0;
-  int64_t unit = 1;
-  switch (v.back()) {
-    case 's':
-      unit = 1;
-      v.pop_back();
-      break;
-    case 'm':
-      unit = 60;
-      v.pop_back();
-      break;
-    case 'h':
-      unit = 3600;
-      v.pop_back();
-      break;
-    case 'd':
-      unit = 86400;
-      v.pop_back();
-      break;
-    default:
-      break;
-  }
-  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
-      v.size() > 9)
-    return 0;
-  return std::stoll(v) * unit;
-}
 
 void BackupService::StartScheduler() {
   if (options_.tick.count() <= 0 || scheduler_.joinable()) return;
@@ -81,9 +35,11 @@ void BackupService::SchedulerLoop() {
     auto all = instances_->List();
     if (!all) continue;
     for (const Instance& inst : *all) {
-      auto opts = OptionsOf(inst.config);
-      int64_t every = ParseBackupSchedule(Option(opts, "backups.schedule"));
-      if (every <= 0) continue;
+      const auto& opts = inst.config.options;
+      // Options are validated when set; an unparsable one means no schedule.
+      auto schedule = ParseSchedule(Option(opts, "backups.schedule"));
+      if (!schedule || schedule->interval.count() <= 0) continue;
+      int64_t every = schedule->interval.count();
       std::string store = Option(opts, "backups.store");
       int64_t now = ::time(nullptr);
       int64_t last = 0;

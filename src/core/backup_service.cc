@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 
 #include "common/log.h"
 #include "common/random.h"
@@ -64,7 +65,8 @@ BackupService::BackupService(Store* store, VmEngine* engine,
       instances_(instances),
       ops_(ops),
       open_(std::move(open)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      read_limiter_(options_.read_rate_limit) {}
 
 BackupService::~BackupService() { StopScheduler(); }
 
@@ -229,11 +231,21 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
     TRY_CTX(writer->BeginDisk(e.name, size, base, chunk_size),
             "disk " + e.name);
     std::string what = "reading disk " + e.name;
-    ASSIGN_OR_RETURN(
-        ChunkReadStats stats,
-        CopyChunks(
-            src, size, chunk_size, chunks, writer.get(), options_.connections,
-            [&](uint64_t done, uint64_t total) { stage(what, done, total); }));
+    std::mutex paced_mu;
+    uint64_t paced = 0;  // bytes of this disk already charged to the limiter
+    auto progress = [&](uint64_t done, uint64_t total) {
+      uint64_t delta = 0;
+      {
+        std::lock_guard lock(paced_mu);
+        if (done > paced) delta = done - paced, paced = done;
+      }
+      // Sleeping here holds back the reader threads, which is the point.
+      read_limiter_.Consume(delta);
+      stage(what, done, total);
+    };
+    ASSIGN_OR_RETURN(ChunkReadStats stats,
+                     CopyChunks(src, size, chunk_size, chunks, writer.get(),
+                                options_.connections, progress));
     TRY_CTX(writer->EndDisk(), "disk " + e.name);
     bytes_read[e.name] = stats.bytes_read;
     LOG_INFO("backup {}: disk {}: {} of {} chunks read ({} bytes){}", instance,

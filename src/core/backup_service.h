@@ -16,6 +16,7 @@
 #include "backup/repository.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/rate_limiter.h"
 #include "core/instance_service.h"
 #include "core/operations.h"
 #include "core/vm_engine.h"
@@ -24,9 +25,6 @@
 namespace vireo {
 
 Json BackupInfoToJson(const backup::BackupInfo& info);
-// Interval of a backups.schedule value ("@hourly", "@daily", "@weekly",
-// "every 30m"), in seconds; 0 when invalid.
-int64_t ParseBackupSchedule(const std::string& schedule);
 
 class BackupService {
  public:
@@ -38,6 +36,8 @@ class BackupService {
     std::string work_dir;   // restore scratch files (data_dir/run/backup)
     std::string qemu_user;  // QEMU's user, owner of fleecing images
     int connections = 4;    // parallel NBD connections per disk
+    // Disk bytes read per second by all backups together; 0: unlimited.
+    uint64_t read_rate_limit = 0;
     // Scheduler tick; 0 disables scheduled backups.
     std::chrono::milliseconds tick{60000};
   };
@@ -76,6 +76,7 @@ class BackupService {
   OperationManager* ops_;
   OpenStore open_;
   Options options_;
+  RateLimiter read_limiter_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -194,6 +194,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& o) {
     bo.work_dir = o.data_dir + "/run/backup";
     bo.qemu_user = eo.run_as_user;
     bo.tick = std::chrono::milliseconds(o.backup_tick_ms);
+    bo.read_rate_limit = o.backup_rate_limit_mib << 20;
     BackupService::OpenStore open =
         [stores = parts->backup_stores.get()](const std::string& name) {
           return stores->Open(name);

@@ -28,6 +28,8 @@ struct DaemonOptions {
   // Scheduled-backup tick (hidden flag --backup-tick-ms, env
   // VIREO_BACKUP_TICK_MS); 0 disables scheduled backups.
   int backup_tick_ms = 60000;
+  // Backups' combined disk read rate, MiB/s; 0: unlimited.
+  uint64_t backup_rate_limit_mib = 0;
 };
 
 // `vireod --init-admin`: sets the password of user "admin" (creating it as

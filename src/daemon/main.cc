@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
   app.add_option("--console-ticket-ttl-ms", o.console_ticket_ttl_ms)
       ->check(CLI::PositiveNumber)
       ->group("");
+  app.add_option("--backup-rate-limit", o.backup_rate_limit_mib,
+                 "Disk read rate of all backups together, in MiB/s, so "
+                 "backups leave I/O to the running VMs (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   if (const char* tick = getenv("VIREO_BACKUP_TICK_MS"))
     o.backup_tick_ms = atoi(tick);
   app.add_option("--backup-tick-ms", o.backup_tick_ms,

@@ -79,6 +79,14 @@ Daemon::~Daemon() {
 }
 
 void Daemon::Start() {
+  // A second vireod on the same data dir fails its lock and exits, and the
+  // first keeps serving the socket: a test would then "restart" or kill the
+  // wrong process without noticing.
+  if (pid_ > 0) {
+    ADD_FAILURE() << "Daemon::Start: vireod already running (pid " << pid_
+                  << ")";
+    return;
+  }
   std::vector<std::string> argv = {std::string(VIREO_BIN_DIR) + "/vireod",
                                    "--data-dir",
                                    dir_,

@@ -45,7 +45,6 @@ class WebAuth : public ::testing::Test {
     std::ofstream(work_ + "/secret.txt") << "top-secret";
     daemon_ = std::make_unique<Daemon>(std::vector<std::string>{
         "--web-root", work_ + "/web", "--max-upload-bytes", "8000000"});
-    daemon_->Start();
     ASSERT_GT(daemon_->https_port(), 0);
     std::smatch m;
     const std::string log = ReadFile(daemon_->dir() + "/vireod.log");
