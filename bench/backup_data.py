@@ -153,10 +153,12 @@ def make_plan(seed, disk_bytes, fraction, min_blocks, max_blocks):
 
 def plan_stats(plan, disk_bytes):
     """How much of the disk the rewrite touches at the granularities that
-    matter: QEMU's dirty-bitmap granularity (64 KiB, the qcow2 cluster) and
-    Vireo's 4 MiB backup chunks."""
+    matter: QEMU's dirty-bitmap granularity (64 KiB, the qcow2 cluster),
+    Vireo's 256 KiB backup chunks and its former 4 MiB ones."""
     out = {"regions": len(plan), "bytes": sum(n for _, n in plan) * BLOCK}
-    for name, gran in (("touched_64k_fraction", 64 << 10), ("touched_4m_fraction", 4 << 20)):
+    for name, gran in (("touched_64k_fraction", 64 << 10),
+                       ("touched_256k_fraction", 256 << 10),
+                       ("touched_4m_fraction", 4 << 20)):
         units = set()
         for start, n in plan:
             first = start * BLOCK // gran

@@ -64,7 +64,7 @@ class VireoContender:
 
     def settings(self):
         return {"encryption": "none (store created without --encrypt-key)",
-                "compression": "zstd (Vireo's store)", "chunker": "fixed 4 MiB, disk-aligned",
+                "compression": "zstd (Vireo's store)", "chunker": "fixed 256 KiB, disk-aligned",
                 "vm": self.mode, "api": "POST /1.0/instances/NAME/backups, "
                                         "POST /1.0/backup-stores/S/backups/ID/restore"}
 

@@ -153,7 +153,8 @@ Status FsRepository::Export(const std::string& id, const std::string& file,
         if (Status st = WriteRecord(out, kRecData, d, i, packed); !st)
           return fail(st.error());
       }
-      done += std::min(kChunkSize, readers[d]->virtual_size() - i * kChunkSize);
+      uint64_t cs = readers[d]->chunk_size();
+      done += std::min(cs, readers[d]->virtual_size() - i * cs);
       if (progress) progress(done, total);
     }
   }
@@ -229,7 +230,9 @@ Result<BackupInfo> FsRepository::Import(const std::string& file,
       }
       if (next_disk == info->disks.size()) break;
       const DiskInfo& d = info->disks[next_disk];
-      TRY(writer->BeginDisk(d.name, d.virtual_size));
+      // The archive's chunk size (recorded per disk; 4 MiB in archives made
+      // before it was) fixes what its record indexes mean.
+      TRY(writer->BeginDisk(d.name, d.virtual_size, "", d.chunk_size));
       open = true;
       ++next_disk;
     }
@@ -251,14 +254,16 @@ Result<BackupInfo> FsRepository::Import(const std::string& file,
     }
     if (type != kRecData) return bad("unknown record type");
     if (disk >= info->disks.size() || disk + 1 < next_disk ||
-        len > ZSTD_compressBound(kChunkSize))
+        len > ZSTD_compressBound(info->disks[disk].chunk_size))
       return bad("data record out of order or oversized");
     if (disk + 1 > next_disk) TRY(advance_to(disk));
     payload.resize(len);
     TRY(in.Read(payload));
     uint64_t size = info->disks[disk].virtual_size;
-    if (index * kChunkSize >= size) return bad("chunk index beyond its disk");
-    chunk.resize(std::min(kChunkSize, size - index * kChunkSize));
+    uint64_t cs = info->disks[disk].chunk_size;
+    if (index >= (size + cs - 1) / cs)
+      return bad("chunk index beyond its disk");
+    chunk.resize(std::min(cs, size - index * cs));
     size_t n = ZSTD_decompress(chunk.data(), chunk.size(), payload.data(),
                                payload.size());
     if (ZSTD_isError(n) || n != chunk.size())

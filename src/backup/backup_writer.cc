@@ -1,6 +1,8 @@
 // FsBackupWriter: builds one backup's manifest while chunks are stored.
-// Chunks become durable as they are written; the backup exists only once
-// its manifest is renamed into backups/ by Commit().
+// Chunks are written under temp names and published (made durable, then
+// named) in one batch by Commit(), right before the manifest; the backup
+// exists only once its manifest is renamed into backups/ by Commit(). See
+// ChunkStore::Publish for the crash-safety argument.
 
 #include <sys/time.h>
 
@@ -18,7 +20,9 @@ class FsBackupWriter : public BackupWriter {
   FsBackupWriter(std::shared_ptr<RepoState> state, FileLock lock,
                  std::string id, int64_t created_at, std::string instance,
                  Json config)
-      : state_(std::move(state)), lock_(std::move(lock)) {
+      : state_(std::move(state)),
+        lock_(std::move(lock)),
+        batch_(state_->chunks.NewBatch()) {
     manifest_.info.id = std::move(id);
     manifest_.info.created_at = created_at;
     manifest_.info.instance = std::move(instance);
@@ -26,7 +30,7 @@ class FsBackupWriter : public BackupWriter {
   }
 
   Status BeginDisk(const std::string& name, uint64_t virtual_size,
-                   const std::string& base) override {
+                   const std::string& base, uint64_t chunk_size) override {
     std::lock_guard lock(mu_);
     TRY(CheckUsable());
     if (in_disk_)
@@ -39,10 +43,13 @@ class FsBackupWriter : public BackupWriter {
       if (d.name == name)
         return Err(ErrorCode::kInvalidArgument,
                    "disk " + name + " is already in this backup");
-    uint64_t count = (virtual_size + kChunkSize - 1) / kChunkSize;
+    if (!ValidChunkSize(chunk_size))
+      return Err(ErrorCode::kInvalidArgument,
+                 "unsupported chunk size " + std::to_string(chunk_size));
+    uint64_t count = (virtual_size + chunk_size - 1) / chunk_size;
     std::vector<std::string> index(count);
     if (!base.empty()) {
-      TRY_CTX(TakeBaseIndex(base, name, virtual_size, &index),
+      TRY_CTX(TakeBaseIndex(base, name, virtual_size, chunk_size, &index),
               "incremental base " + base);
       manifest_.info.incremental = true;
       manifest_.info.parent = base;
@@ -50,6 +57,7 @@ class FsBackupWriter : public BackupWriter {
     DiskInfo info;
     info.name = name;
     info.virtual_size = virtual_size;
+    info.chunk_size = chunk_size;
     manifest_.info.disks.push_back(info);
     manifest_.indexes.push_back(std::move(index));
     in_disk_ = true;
@@ -58,19 +66,20 @@ class FsBackupWriter : public BackupWriter {
   }
 
   Status PutChunk(uint64_t index, std::span<const uint8_t> data) override {
-    uint64_t size;
+    uint64_t size, chunk_size;
     {
       std::lock_guard lock(mu_);
       TRY(CheckUsable());
       if (!in_disk_)
         return Err(ErrorCode::kFailedPrecondition, "PutChunk outside a disk");
       size = manifest_.info.disks.back().virtual_size;
+      chunk_size = manifest_.info.disks.back().chunk_size;
     }
-    uint64_t count = (size + kChunkSize - 1) / kChunkSize;
+    uint64_t count = (size + chunk_size - 1) / chunk_size;
     if (index >= count)
       return Err(ErrorCode::kInvalidArgument,
                  "chunk index " + std::to_string(index) + " beyond the disk");
-    uint64_t want = std::min(kChunkSize, size - index * kChunkSize);
+    uint64_t want = std::min(chunk_size, size - index * chunk_size);
     if (data.size() != want)
       return Err(ErrorCode::kInvalidArgument,
                  "chunk " + std::to_string(index) + " has " +
@@ -81,7 +90,7 @@ class FsBackupWriter : public BackupWriter {
     std::string name;
     uint64_t added = 0;
     if (!IsAllZero(data)) {
-      auto put = state_->chunks.Put(data);
+      auto put = state_->chunks.Put(data, batch_.get());
       if (!put) {
         std::lock_guard lock(mu_);
         failed_ = true;  // a backup with a lost chunk must not commit
@@ -122,9 +131,9 @@ class FsBackupWriter : public BackupWriter {
     struct timeval tv {};
     gettimeofday(&tv, nullptr);
     manifest_.committed_us = int64_t{tv.tv_sec} * 1'000'000 + tv.tv_usec;
-    // Chunk files were fsync'd when written; their directory entries are
-    // made durable here, before the manifest that references them.
-    TRY(state_->chunks.SyncDirs());
+    // Every chunk the manifest references becomes durable under its name
+    // here, before the manifest is written.
+    TRY(state_->chunks.Publish(batch_.get()));
     TRY(state_->SaveManifest(manifest_));
     committed_ = true;
     return manifest_.info;
@@ -141,7 +150,8 @@ class FsBackupWriter : public BackupWriter {
   }
 
   Status TakeBaseIndex(const std::string& base, const std::string& name,
-                       uint64_t size, std::vector<std::string>* index) {
+                       uint64_t size, uint64_t chunk_size,
+                       std::vector<std::string>* index) {
     if (!base_ || base_->info.id != base) {
       ASSIGN_OR_RETURN(Manifest m, state_->LoadManifest(base));
       base_ = std::move(m);
@@ -154,6 +164,11 @@ class FsBackupWriter : public BackupWriter {
                    "disk " + name + " has size " +
                        std::to_string(d.virtual_size) + " in the base, not " +
                        std::to_string(size));
+      if (d.chunk_size != chunk_size)
+        return Err(ErrorCode::kFailedPrecondition,
+                   "disk " + name + " has " + std::to_string(d.chunk_size) +
+                       "-byte chunks in the base, not " +
+                       std::to_string(chunk_size));
       *index = base_->indexes[i];
       return Ok();
     }
@@ -163,6 +178,9 @@ class FsBackupWriter : public BackupWriter {
 
   std::shared_ptr<RepoState> state_;
   FileLock lock_;  // shared: keeps gc out until this writer is gone
+  // Destroyed before lock_ (declared after it): unpublished temp files are
+  // removed while gc is still kept out.
+  std::unique_ptr<PendingChunks> batch_;
   std::mutex mu_;
   Manifest manifest_;
   std::optional<Manifest> base_;

@@ -9,18 +9,21 @@
 // not shrink it); bit 1: payload is AES-256-GCM sealed (nonce || ct || tag,
 // the 12 header bytes and the chunk name are authenticated data).
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backup/crypto.h"
 #include "backup/repository.h"
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace vireo::backup {
 
@@ -34,6 +37,39 @@ struct StoreKeys {
 };
 
 bool IsAllZero(std::span<const uint8_t> data);
+
+// The chunks one writer has stored but not yet published: they sit under
+// temp names (kTempPrefix) next to their final path until Publish().
+// Destroying it unpublished removes them (an abandoned backup).
+//
+// A flusher thread syncs the filesystem in the background after every
+// kFlushEvery bytes of new chunk files, so the data is mostly on disk by
+// the time Publish() needs it durable (a backup writes gigabytes; one flush
+// of all of it at commit cost about a second). Those flushes only hurry
+// writeback: durability is still decided by Publish()'s own syncfs.
+class PendingChunks {
+ public:
+  static constexpr uint64_t kFlushEvery = 256ull << 20;
+  PendingChunks() = default;
+  PendingChunks(const PendingChunks&) = delete;
+  PendingChunks& operator=(const PendingChunks&) = delete;
+  ~PendingChunks();
+
+ private:
+  friend class ChunkStore;
+  void Flusher();
+  void Written(uint64_t bytes);  // mu_ held
+  void StopFlusher();
+
+  std::mutex mu_;
+  UniqueFd sync_fd_;      // opened before any write: see Publish()
+  Status status_ = Ok();  // opening sync_fd_, or a background syncfs
+  std::map<std::string, std::string> temps_;  // chunk name → temp path
+  uint64_t unflushed_ = 0;  // new file bytes since the last flush started
+  bool flush_wanted_ = false, stop_ = false;
+  std::condition_variable cv_;
+  std::thread flusher_;
+};
 
 class ChunkStore {
  public:
@@ -49,11 +85,17 @@ class ChunkStore {
     std::string name;
     uint64_t bytes_new = 0;  // file size written; 0 when deduplicated
   };
-  // Stores a non-zero chunk unless one with the same name exists. The new
-  // file is fsync'd; its directory is recorded for SyncDirs().
-  [[nodiscard]] Result<PutResult> Put(std::span<const uint8_t> plain);
-  // Makes the renames of all Put()s so far durable.
-  [[nodiscard]] Status SyncDirs();
+  // Starts a batch of Put()s for one writer.
+  std::unique_ptr<PendingChunks> NewBatch() const;
+  // Stores a non-zero chunk unless one with the same name exists (in the
+  // store or in `batch`). The new file is written under a temp name, not
+  // synced: it gets its name in Publish().
+  [[nodiscard]] Result<PutResult> Put(std::span<const uint8_t> plain,
+                                      PendingChunks* batch);
+  // Makes every chunk of `batch` durable under its name, and every chunk
+  // the batch deduplicated against too. After it returns OK, a manifest
+  // referencing them may be written.
+  [[nodiscard]] Status Publish(PendingChunks* batch);
 
   // Reads, authenticates, decompresses and re-hashes a chunk. kDataLoss
   // naming the chunk when it is missing, truncated or damaged.
@@ -71,12 +113,12 @@ class ChunkStore {
   const std::string& dir() const { return dir_; }
 
  private:
-  std::vector<uint8_t> Encode(const std::string& name,
-                              std::span<const uint8_t> plain) const;
+  // The chunk file's bytes, in a per-thread buffer valid until the
+  // thread's next Encode().
+  std::span<uint8_t> Encode(const std::string& name,
+                            std::span<const uint8_t> plain) const;
   std::string dir_;
   std::optional<StoreKeys> keys_;
-  std::mutex mu_;
-  std::set<std::string> dirty_dirs_;
 };
 
 }  // namespace vireo::backup

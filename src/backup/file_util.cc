@@ -49,6 +49,26 @@ Status FsyncDir(const std::string& dir) {
   return Ok();
 }
 
+Result<std::string> WriteTempFile(const std::string& dir,
+                                  std::span<const uint8_t> data) {
+  std::string tmp = dir + "/" + std::string(kTempPrefix) + RandomHex(8);
+  UniqueFd fd(
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) return ErrnoErr("create " + tmp);
+  Status st = WriteAll(fd.get(), data, tmp);
+  // Start writeback now (asynchronous, no wait, no durability promise): the
+  // batch's later syncfs then finds little left to write instead of every
+  // chunk of the backup at once (hosts with much RAM would otherwise hold
+  // gigabytes dirty until the commit).
+  if (st) (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (st && ::close(fd.Release()) != 0) st = ErrnoErr("close " + tmp);
+  if (!st) {
+    ::unlink(tmp.c_str());
+    return tl::unexpected(st.error());
+  }
+  return tmp;
+}
+
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        bool sync_dir) {
   std::filesystem::path p(path);

@@ -26,6 +26,11 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
                                      std::span<const uint8_t> data,
                                      bool sync_dir = true);
 [[nodiscard]] Status FsyncDir(const std::string& dir);
+// Creates a new temp file (kTempPrefix + random) in `dir` holding `data`,
+// without fsync: the caller makes it durable in a batch (see
+// ChunkStore::Publish). Returns its path.
+[[nodiscard]] Result<std::string> WriteTempFile(const std::string& dir,
+                                                std::span<const uint8_t> data);
 
 // An flock(2) lock on a file, held until destruction.
 class FileLock {

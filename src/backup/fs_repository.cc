@@ -22,13 +22,16 @@ constexpr char kConfigFile[] = "/vireo-store.json";
 class FsDiskReader : public DiskReader {
  public:
   FsDiskReader(std::shared_ptr<RepoState> state, FileLock lock,
-               uint64_t virtual_size, std::vector<std::string> index)
+               uint64_t virtual_size, uint64_t chunk_size,
+               std::vector<std::string> index)
       : state_(std::move(state)),
         lock_(std::move(lock)),
         size_(virtual_size),
+        chunk_size_(chunk_size),
         index_(std::move(index)) {}
   uint64_t virtual_size() const override { return size_; }
   uint64_t chunk_count() const override { return index_.size(); }
+  uint64_t chunk_size() const override { return chunk_size_; }
   Result<bool> ReadChunk(uint64_t index, std::vector<uint8_t>* out) override {
     out->clear();
     if (index >= index_.size())
@@ -36,7 +39,7 @@ class FsDiskReader : public DiskReader {
                  "chunk index " + std::to_string(index) + " out of range");
     if (index_[index].empty()) return false;
     ASSIGN_OR_RETURN(*out, state_->chunks.Get(index_[index]));
-    uint64_t want = std::min(kChunkSize, size_ - index * kChunkSize);
+    uint64_t want = std::min(chunk_size_, size_ - index * chunk_size_);
     if (out->size() != want) {
       out->clear();
       return Err(ErrorCode::kDataLoss,
@@ -49,6 +52,7 @@ class FsDiskReader : public DiskReader {
   std::shared_ptr<RepoState> state_;
   FileLock lock_;
   uint64_t size_;
+  uint64_t chunk_size_;
   std::vector<std::string> index_;
 };
 
@@ -237,7 +241,7 @@ Result<std::unique_ptr<DiskReader>> FsRepository::OpenDisk(
     if (m.info.disks[i].name == disk)
       return std::unique_ptr<DiskReader>(std::make_unique<FsDiskReader>(
           state_, std::move(lock), m.info.disks[i].virtual_size,
-          std::move(m.indexes[i])));
+          m.info.disks[i].chunk_size, std::move(m.indexes[i])));
   }
   return Err(ErrorCode::kNotFound,
              "backup " + id + " has no disk named " + disk);

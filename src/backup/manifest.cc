@@ -22,11 +22,17 @@ Error Damaged(const std::string& id, const std::string& what) {
 }
 }  // namespace
 
+bool ValidChunkSize(uint64_t size) {
+  return size >= (64u << 10) && size <= kMaxChunkSize &&
+         (size & (size - 1)) == 0;
+}
+
 Json ToJson(const BackupInfo& b) {
   Json disks = Json::array();
   for (const auto& d : b.disks)
     disks.push_back({{"name", d.name},
                      {"virtual_size", d.virtual_size},
+                     {"chunk_size", d.chunk_size},
                      {"chunks_written", d.chunks_written},
                      {"bytes_read", d.bytes_read},
                      {"bytes_new", d.bytes_new}});
@@ -54,6 +60,13 @@ Result<BackupInfo> BackupInfoFromJson(const Json& j) {
       DiskInfo di;
       di.name = d.at("name").get<std::string>();
       di.virtual_size = d.at("virtual_size").get<uint64_t>();
+      // Absent in manifests (and archives) written before chunk sizes were
+      // recorded: those all used 4 MiB.
+      di.chunk_size = d.value("chunk_size", kLegacyChunkSize);
+      if (!ValidChunkSize(di.chunk_size))
+        return Err(ErrorCode::kInvalidArgument,
+                   "bad backup info: unsupported chunk size " +
+                       std::to_string(di.chunk_size));
       di.chunks_written = d.value("chunks_written", uint64_t{0});
       di.bytes_read = d.value("bytes_read", uint64_t{0});
       di.bytes_new = d.value("bytes_new", uint64_t{0});
@@ -134,8 +147,8 @@ Result<Manifest> DecodeManifest(const std::string& id,
   if (m.indexes.size() != m.info.disks.size())
     return tl::unexpected(Damaged(id, "index does not match disks"));
   for (size_t i = 0; i < m.indexes.size(); ++i) {
-    uint64_t want =
-        (m.info.disks[i].virtual_size + kChunkSize - 1) / kChunkSize;
+    const DiskInfo& d = m.info.disks[i];
+    uint64_t want = (d.virtual_size + d.chunk_size - 1) / d.chunk_size;
     if (m.indexes[i].size() != want)
       return tl::unexpected(
           Damaged(id, "index length does not match disk size"));
@@ -176,7 +189,9 @@ Json ToJson(const StoreConfig& c) {
           {"created_at", c.created_at},
           {"encrypted", c.encrypted},
           {"key_check", c.key_check},
-          {"chunk_size", kChunkSize}};
+          // The largest chunk size backups in this store may use (each
+          // manifest records its disks' own); 4 MiB since version 1.
+          {"chunk_size", kMaxChunkSize}};
 }
 
 Result<StoreConfig> StoreConfigFromJson(const Json& j) {
@@ -187,7 +202,7 @@ Result<StoreConfig> StoreConfigFromJson(const Json& j) {
   if (c.version != kVersion)
     return Err(ErrorCode::kFailedPrecondition,
                "unsupported backup store version " + std::to_string(c.version));
-  if (j.value("chunk_size", uint64_t{0}) != kChunkSize)
+  if (j.value("chunk_size", uint64_t{0}) != kMaxChunkSize)
     return Err(ErrorCode::kFailedPrecondition, "unsupported chunk size");
   c.id = j.value("id", "");
   c.created_at = j.value("created_at", int64_t{0});

@@ -6,7 +6,10 @@
 // (src/backup/) and the backup jobs that feed it (core/backup_service).
 //
 // Disks are cut into fixed-size chunks aligned to disk offsets (like PBS's
-// fixed index for VM images): chunk i covers [i*kChunkSize, (i+1)*kChunkSize).
+// fixed index for VM images): chunk i of a disk covers
+// [i*chunk_size, (i+1)*chunk_size). The chunk size is recorded per disk in
+// each manifest; new backups use kChunkSize, manifests written before it was
+// recorded mean kLegacyChunkSize.
 // A chunk is named by the SHA-256 of its plaintext (HMAC-SHA256 with a key
 // derived from the encryption key in an encrypted store, so names reveal
 // nothing), compressed with zstd, then sealed with AES-256-GCM when the store
@@ -26,7 +29,22 @@
 
 namespace vireo::backup {
 
-inline constexpr uint64_t kChunkSize = 4ull << 20;
+// 256 KiB: an incremental reads and stores every chunk holding a dirty
+// 64 KiB cluster, so scattered writes cost little more than their own size
+// (with 4 MiB chunks a 5% scattered rewrite dirtied ~38% of the chunks),
+// while chunk files stay large enough that per-file overhead (hash, inode,
+// rounding up to the filesystem block) is small. Measured in
+// bench/run-backup; see NOTES.md.
+inline constexpr uint64_t kChunkSize = 256ull << 10;
+// What a disk without a recorded chunk size uses (backups made before the
+// chunk size was recorded).
+inline constexpr uint64_t kLegacyChunkSize = 4ull << 20;
+// The largest chunk any backup may use: bounds reads of chunk files and
+// archive records.
+inline constexpr uint64_t kMaxChunkSize = 4ull << 20;
+
+// Chunk sizes this code reads and writes: powers of two, 64 KiB..4 MiB.
+bool ValidChunkSize(uint64_t size);
 
 using Key = std::array<uint8_t, 32>;  // AES-256 key, never stored in the repo
 
@@ -34,8 +52,9 @@ using Key = std::array<uint8_t, 32>;  // AES-256 key, never stored in the repo
 [[nodiscard]] Result<Key> LoadKeyFile(const std::string& path);
 
 struct DiskInfo {
-  std::string name;             // the disk's name in the instance config
-  uint64_t virtual_size = 0;    // bytes
+  std::string name;           // the disk's name in the instance config
+  uint64_t virtual_size = 0;  // bytes
+  uint64_t chunk_size = kChunkSize;
   uint64_t chunks_written = 0;  // chunks read from the source this time
   uint64_t bytes_read = 0;      // source bytes read (the incremental metric)
   uint64_t bytes_new = 0;       // bytes added to the store (after zstd)
@@ -122,12 +141,16 @@ class BackupWriter {
   // Starts a disk. With `base` (a committed backup id holding a disk of the
   // same name and size), every chunk not Put() is taken from base's index:
   // that is how an incremental backup stays a complete, independent point.
-  // Without `base`, chunks not Put() are zero.
+  // Without `base`, chunks not Put() are zero. The disk is cut into
+  // `chunk_size` chunks; a base whose disk has another chunk size is
+  // kFailedPrecondition (its index cannot be reused: read the disk fully).
   [[nodiscard]] virtual Status BeginDisk(const std::string& name,
                                          uint64_t virtual_size,
-                                         const std::string& base = "") = 0;
-  // Stores chunk `index` of the current disk. data.size() is kChunkSize,
-  // except for the last chunk of a disk whose size is not a multiple.
+                                         const std::string& base = "",
+                                         uint64_t chunk_size = kChunkSize) = 0;
+  // Stores chunk `index` of the current disk. data.size() is the disk's
+  // chunk size, except for the last chunk of a disk whose size is not a
+  // multiple.
   // Thread-safe across different indexes (callers may hash/compress in
   // parallel).
   [[nodiscard]] virtual Status PutChunk(uint64_t index,
@@ -143,6 +166,7 @@ class DiskReader {
   virtual ~DiskReader() = default;
   virtual uint64_t virtual_size() const = 0;
   virtual uint64_t chunk_count() const = 0;
+  virtual uint64_t chunk_size() const = 0;
   // Fills `out` with chunk `index` (verified: hash and GCM tag checked).
   // Returns false, leaving `out` empty, for an all-zero chunk.
   // kDataLoss for a missing or damaged chunk; kPermissionDenied for a wrong

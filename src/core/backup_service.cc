@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 
@@ -35,6 +36,7 @@ std::string StoreKey(const std::string& path) {
 Json DiskInfoJson(const backup::DiskInfo& d) {
   return {{"name", d.name},
           {"virtual_size", d.virtual_size},
+          {"chunk_size", d.chunk_size},
           {"chunks_written", d.chunks_written},
           {"bytes_read", d.bytes_read},
           {"bytes_new", d.bytes_new}};
@@ -114,8 +116,27 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   ASSIGN_OR_RETURN(Instance inst, instances_->Get(instance));
   TRY(CheckDisks(inst));
   const std::string op_id = OperationManager::CurrentId();
+  // Wall time per stage, logged at the end: where a backup's time goes.
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>>
+      stages;
   auto stage = [&](const std::string& s, uint64_t done, uint64_t total) {
+    if (stages.empty() || stages.back().first != s)
+      stages.emplace_back(s, std::chrono::steady_clock::now());
     if (!op_id.empty()) ops_->SetProgress(op_id, s, done, total);
+  };
+  auto stage_times = [&] {
+    std::string out;
+    auto end = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < stages.size(); ++i) {
+      auto until = i + 1 < stages.size() ? stages[i + 1].second : end;
+      out +=
+          (out.empty() ? "" : ", ") + stages[i].first + " " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             until - stages[i].second)
+                             .count()) +
+          " ms";
+    }
+    return out;
   };
   stage("preparing", 0, 1);
 
@@ -124,7 +145,7 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   const std::string prefix = "vireo-" + key + "-";
   // The last committed backup and the bitmap generation tracking since.
   std::string base_id, trusted_gen;
-  std::map<std::string, uint64_t> base_sizes;
+  std::map<std::string, uint64_t> base_sizes, base_chunk_sizes;
   std::string no_base_reason = "first backup of this instance in the store";
   if (auto rec = store_->GetObject(kBitmapKind, record_name)) {
     base_id = rec->value("backup", "");
@@ -134,7 +155,10 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
       no_base_reason = "base backup " + base_id + " is gone";
       base_id.clear();
     } else {
-      for (const auto& d : base->disks) base_sizes[d.name] = d.virtual_size;
+      for (const auto& d : base->disks) {
+        base_sizes[d.name] = d.virtual_size;
+        base_chunk_sizes[d.name] = d.chunk_size;
+      }
     }
   }
 
@@ -178,11 +202,22 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
     NbdSource src = e.source;
     uint64_t size = 0;
     std::string reason = e.full_reason;
-    ASSIGN_OR_RETURN(std::vector<uint64_t> chunks, ChunksToRead(src, &size));
+    const uint64_t chunk_size = backup::kChunkSize;
+    if (!src.bitmap.empty() && base_chunk_sizes[e.name] != chunk_size) {
+      // The base's index cannot be reused chunk for chunk (e.g. a backup
+      // made with 4 MiB chunks before they became smaller).
+      reason = "base backup " + base_id + " uses " +
+               std::to_string(base_chunk_sizes[e.name] >> 10) +
+               " KiB chunks, this backup " + std::to_string(chunk_size >> 10) +
+               " KiB";
+      src.bitmap.clear();
+    }
+    ASSIGN_OR_RETURN(std::vector<uint64_t> chunks,
+                     ChunksToRead(src, chunk_size, &size));
     if (!src.bitmap.empty() && base_sizes[e.name] != size) {
       reason = "disk size changed";
       src.bitmap.clear();
-      ASSIGN_OR_RETURN(chunks, ChunksToRead(src, &size));
+      ASSIGN_OR_RETURN(chunks, ChunksToRead(src, chunk_size, &size));
     }
     std::string base;
     if (!src.bitmap.empty()) {
@@ -193,7 +228,8 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
         reason = base_id.empty() ? no_base_reason : reason;
       notes.push_back("full read of " + e.name + ": " + reason);
     }
-    TRY_CTX(writer->BeginDisk(e.name, size, base), "disk " + e.name);
+    TRY_CTX(writer->BeginDisk(e.name, size, base, chunk_size),
+            "disk " + e.name);
     std::string what = "reading disk " + e.name;
     std::mutex paced_mu;
     uint64_t paced = 0;  // bytes of this disk already charged to the limiter
@@ -208,7 +244,7 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
       stage(what, done, total);
     };
     ASSIGN_OR_RETURN(ChunkReadStats stats,
-                     CopyChunks(src, size, chunks, writer.get(),
+                     CopyChunks(src, size, chunk_size, chunks, writer.get(),
                                 options_.connections, progress));
     TRY_CTX(writer->EndDisk(), "disk " + e.name);
     bytes_read[e.name] = stats.bytes_read;
@@ -228,7 +264,9 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   info.incremental = any_incremental || info.incremental;
   // Bitmaps first, then the record: a crash in between leaves a record
   // naming a bitmap that no longer exists, which only costs a full read.
+  stage("finishing", 0, 1);
   exports->Finish(true);
+  LOG_INFO("backup {}: {}", instance, stage_times());
   Json rec = {{"generation", gen},
               {"backup", info.id},
               {"store_path", repo->path()},

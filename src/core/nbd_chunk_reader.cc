@@ -77,13 +77,13 @@ int OnExtents(void* user, const char* context, uint64_t offset,
 }  // namespace
 
 Result<std::vector<uint64_t>> ChunksToRead(const NbdSource& source,
+                                           uint64_t chunk_size,
                                            uint64_t* virtual_size) {
   ASSIGN_OR_RETURN(Handle h, Connect(source, true));
   int64_t size = nbd_get_size(h.get());
   if (size < 0) return tl::unexpected(NbdErr("nbd size"));
   *virtual_size = static_cast<uint64_t>(size);
-  uint64_t chunk_count =
-      (*virtual_size + backup::kChunkSize - 1) / backup::kChunkSize;
+  uint64_t chunk_count = (*virtual_size + chunk_size - 1) / chunk_size;
   std::vector<bool> wanted(chunk_count, false);
 
   StatusReply reply;
@@ -117,8 +117,7 @@ Result<std::vector<uint64_t>> ChunksToRead(const NbdSource& source,
     for (auto [b, e] : reply.ranges) {
       e = std::min(e, *virtual_size);
       if (e <= b) continue;
-      for (uint64_t c = b / backup::kChunkSize;
-           c <= (e - 1) / backup::kChunkSize; ++c)
+      for (uint64_t c = b / chunk_size; c <= (e - 1) / chunk_size; ++c)
         wanted[c] = true;
     }
     if (reply.end <= offset)
@@ -133,19 +132,34 @@ Result<std::vector<uint64_t>> ChunksToRead(const NbdSource& source,
 }
 
 Result<ChunkReadStats> CopyChunks(const NbdSource& source,
-                                  uint64_t virtual_size,
+                                  uint64_t virtual_size, uint64_t chunk_size,
                                   const std::vector<uint64_t>& chunks,
                                   backup::BackupWriter* writer, int connections,
                                   const backup::Progress& progress) {
   ChunkReadStats stats;
   stats.virtual_size = virtual_size;
-  uint64_t chunk_count =
-      (virtual_size + backup::kChunkSize - 1) / backup::kChunkSize;
+  uint64_t chunk_count = (virtual_size + chunk_size - 1) / chunk_size;
   stats.chunks_skipped = chunk_count - chunks.size();
+
+  // Runs of adjacent chunks, each read with one NBD request: small chunks
+  // must not mean small requests (every request is a round trip through
+  // QEMU's NBD server).
+  struct Run {
+    uint64_t first;  // chunk index
+    uint64_t count;
+  };
+  const uint64_t per_run = std::max<uint64_t>(1, kMaxNbdRead / chunk_size);
+  std::vector<Run> runs;
+  for (uint64_t c : chunks) {
+    if (!runs.empty() && runs.back().first + runs.back().count == c &&
+        runs.back().count < per_run)
+      ++runs.back().count;
+    else
+      runs.push_back({c, 1});
+  }
   uint64_t total = 0;
   for (uint64_t c : chunks)
-    total +=
-        std::min(backup::kChunkSize, virtual_size - c * backup::kChunkSize);
+    total += std::min(chunk_size, virtual_size - c * chunk_size);
 
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> done{0};
@@ -160,16 +174,22 @@ Result<ChunkReadStats> CopyChunks(const NbdSource& source,
   auto worker = [&]() {
     auto h = Connect(source, false);
     if (!h) return fail(h.error());
-    std::vector<uint8_t> buf(backup::kChunkSize);
+    std::vector<uint8_t> buf(per_run * chunk_size);
     while (!failed) {
       size_t i = next++;
-      if (i >= chunks.size()) break;
-      uint64_t off = chunks[i] * backup::kChunkSize;
-      uint64_t len = std::min(backup::kChunkSize, virtual_size - off);
+      if (i >= runs.size()) break;
+      const Run& run = runs[i];
+      uint64_t off = run.first * chunk_size;
+      uint64_t len = std::min(run.count * chunk_size, virtual_size - off);
       if (nbd_pread(h->get(), buf.data(), len, off, 0) == -1)
-        return fail(NbdErr("read chunk " + std::to_string(chunks[i])));
-      auto put = writer->PutChunk(chunks[i], {buf.data(), len});
-      if (!put) return fail(put.error());
+        return fail(NbdErr("read chunks " + std::to_string(run.first) + ".." +
+                           std::to_string(run.first + run.count - 1)));
+      for (uint64_t k = 0; k < run.count; ++k) {
+        uint64_t pos = k * chunk_size;
+        uint64_t n = std::min(chunk_size, len - pos);
+        auto put = writer->PutChunk(run.first + k, {buf.data() + pos, n});
+        if (!put) return fail(put.error());
+      }
       uint64_t now = done += len;
       if (progress) {
         std::lock_guard lock(mu);
@@ -179,7 +199,7 @@ Result<ChunkReadStats> CopyChunks(const NbdSource& source,
     nbd_shutdown(h->get(), 0);
   };
   int n = std::clamp<int>(
-      connections, 1, std::max<size_t>(1, std::min<size_t>(16, chunks.size())));
+      connections, 1, std::max<size_t>(1, std::min<size_t>(16, runs.size())));
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();

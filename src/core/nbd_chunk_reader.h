@@ -28,16 +28,23 @@ struct ChunkReadStats {
   uint64_t chunks_skipped = 0;  // clean (incremental) or all-zero chunks
 };
 
-// The chunks of a disk that must be read: with a bitmap, those holding a
-// dirty cluster; without, those not entirely zero (NBD block status).
+// The `chunk_size` chunks of a disk that must be read: with a bitmap, those
+// holding a dirty cluster; without, those not entirely zero (NBD block
+// status).
 [[nodiscard]] Result<std::vector<uint64_t>> ChunksToRead(
-    const NbdSource& source, uint64_t* virtual_size);
+    const NbdSource& source, uint64_t chunk_size, uint64_t* virtual_size);
 
 // Reads `chunks` with `connections` parallel NBD connections and Puts each
-// into `writer` (whose current disk must be this one). `progress` gets bytes
-// done/total (may be called from several threads, serialized).
+// into `writer` (whose current disk must be this one, cut into
+// `chunk_size` chunks). Runs of adjacent chunks are read with one request
+// of up to kMaxNbdRead bytes; each connection's thread then hashes and
+// compresses what it read (inside PutChunk) while the others read, so
+// reading and the CPU work overlap on every core. Memory: one kMaxNbdRead
+// buffer per connection. `progress` gets bytes done/total (may be called
+// from several threads, serialized).
+inline constexpr uint64_t kMaxNbdRead = 4ull << 20;
 [[nodiscard]] Result<ChunkReadStats> CopyChunks(
-    const NbdSource& source, uint64_t virtual_size,
+    const NbdSource& source, uint64_t virtual_size, uint64_t chunk_size,
     const std::vector<uint64_t>& chunks, backup::BackupWriter* writer,
     int connections, const backup::Progress& progress);
 

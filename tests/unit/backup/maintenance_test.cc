@@ -156,10 +156,13 @@ TEST_P(BackupMaintenance, AbandonedWriterLeavesBackupsIntactAndGcCleans) {
   auto list = repo->List();
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 1u);
-  EXPECT_EQ(CountFiles(store() + "/chunks"), 2u);
+  // The abandoned writer's new chunk was never published: its temp file
+  // went with the writer.
+  EXPECT_EQ(CountFiles(store() + "/chunks"), 1u);
   auto gc = repo->Gc();
   ASSERT_TRUE(gc) << gc.error().ToString();
-  EXPECT_EQ(gc->removed_chunks, 1u);
+  EXPECT_EQ(gc->removed_chunks, 0u);
+  EXPECT_EQ(gc->removed_temp_files, 0u);
   EXPECT_EQ(gc->kept_chunks, 1u);
   EXPECT_EQ(ReadDisk(*repo, a.id)[0], RandomChunk(1));
   EXPECT_TRUE(repo->Verify()->damaged.empty());
@@ -200,8 +203,10 @@ TEST_P(BackupMaintenance, CrashMidWriteKeepsCommittedBackups) {
   EXPECT_EQ(ReadDisk(**reopened, a.id)[1], RandomChunk(2));
   auto gc = (*reopened)->Gc();
   ASSERT_TRUE(gc) << gc.error().ToString();
-  EXPECT_EQ(gc->removed_chunks, 1u);  // chunk 7 of the dead writer
-  EXPECT_EQ(gc->removed_temp_files, 1u);
+  // Chunk 7 of the dead writer was never published (still a temp file),
+  // like the half-written one.
+  EXPECT_EQ(gc->removed_chunks, 0u);
+  EXPECT_EQ(gc->removed_temp_files, 2u);
   EXPECT_FALSE(fs::exists(store() + "/chunks/00/.tmp-deadbeef"));
   EXPECT_TRUE((*reopened)->Verify()->damaged.empty());
 }
