@@ -110,7 +110,6 @@ std::string FileInBackup(const Daemon& d, ApiClient& c, const Json& backup,
 
 TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   Daemon d;
-  d.Start();
   auto c = d.Client();
   std::string store = d.dir() + "/store";
   fs::create_directories(store);
@@ -154,7 +153,6 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
 
 TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
   Daemon d;
-  d.Start();
   auto c = d.Client();
   std::string store = d.dir() + "/store";
   fs::create_directories(store);
@@ -208,7 +206,6 @@ TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
 // backup of the stopped VM says nothing about consistency (it is off).
 TEST(GuestAgent, GuestWithoutAgent) {
   Daemon d;
-  d.Start();
   auto c = d.Client();
   std::string store = d.dir() + "/store";
   fs::create_directories(store);
