@@ -1,8 +1,5 @@
 #include "engine/qemu/command_line.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "core/install_media.h"
 #include "engine/qemu/device_profile.h"
 
@@ -26,13 +23,6 @@ std::string SandboxSpec(bool drops_privileges) {
 }
 
 }  // namespace
-
-bool SupportsDirectIo(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
 
 std::string QemuEscape(std::string_view value) {
   std::string out;
@@ -163,14 +153,9 @@ Status QemuCommandLine::AddDisks(std::vector<std::string>* argv) const {
     std::string protocol =
         d.path.rfind("/dev/", 0) == 0 ? "host_device" : "file";
     std::string ro = d.readonly || cdrom ? ",read-only=on" : "";
-    // cache=none semantics where possible: the guest has its own page
-    // cache, so the host's would only hold the same data twice (and cost a
-    // copy on every read, backups included).
-    bool direct = i < options_.direct_io.size() && options_.direct_io[i];
     Push(argv, {"-blockdev",
                 "driver=" + protocol + ",filename=" + QemuEscape(d.path) +
-                    ",node-name=" + file_node +
-                    ",cache.direct=" + (direct ? "on" : "off") + ro});
+                    ",node-name=" + file_node + ",cache.direct=off" + ro});
     Push(argv, {"-blockdev", "driver=" + d.format + ",file=" + file_node +
                                  ",node-name=" + node + ro});
     std::string device;

@@ -16,14 +16,7 @@ struct QemuLaunchOptions {
   std::string run_as_user;    // empty: QEMU keeps our uid
   bool sandbox = true;        // seccomp (-sandbox on,...)
   std::vector<int> tap_fds;   // open taps for "network" NICs, in NIC order
-  // Per disk index: open with O_DIRECT (cache.direct=on), bypassing the host
-  // page cache. Missing entries mean off. The engine sets it for writable
-  // disks whose file supports O_DIRECT (not tmpfs, for example).
-  std::vector<bool> direct_io;
 };
-
-// Whether `path` can be opened with O_DIRECT (false on tmpfs and the like).
-bool SupportsDirectIo(const std::string& path);
 
 // Escapes a value for QEMU's key=value option syntax (',' -> ',,').
 std::string QemuEscape(std::string_view value);

@@ -184,9 +184,6 @@ Result<int> QemuEngine::StartReserved(const Instance& instance,
   TRY(CheckSocketPath(paths.guest_agent_socket));
   QemuLaunchOptions launch = launch_;
   launch.tap_fds = tap_fds;
-  for (const DiskConfig& d : instance.config.disks)
-    launch.direct_io.push_back(d.media == "disk" && !d.readonly &&
-                               SupportsDirectIo(d.path));
   ASSIGN_OR_RETURN(auto argv, QemuCommandLine(instance, paths, launch).Build());
   TRY(MakeDirs(paths.dir));
   // Only vireod reaches the sockets (VNC has no password of its own). QEMU

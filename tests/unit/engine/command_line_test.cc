@@ -186,24 +186,6 @@ TEST(CommandLineTest, CommasAreEscapedInKeyValueOptions) {
   EXPECT_EQ(ValueOf(argv, "-pidfile"), "/run/a,b/qemu.pid");
 }
 
-TEST(CommandLineTest, DirectIoPerDisk) {
-  Instance inst = MakeInstance();
-  inst.config.disks.push_back({"root", "/pool/root.qcow2", 1 << 30, ""});
-  inst.config.disks.push_back({"data", "/tmpfs/data.qcow2", 1 << 30, ""});
-  QemuLaunchOptions opts;
-  opts.direct_io = {true, false};
-  auto blockdevs = ValuesOf(Build(inst, opts), "-blockdev");
-  ASSERT_EQ(blockdevs.size(), 4u);
-  EXPECT_THAT(blockdevs[0], HasSubstr("node-name=file0,cache.direct=on"));
-  EXPECT_THAT(blockdevs[2], HasSubstr("node-name=file1,cache.direct=off"));
-}
-
-TEST(CommandLineTest, SupportsDirectIoProbesTheFile) {
-  // Which filesystems take O_DIRECT depends on the kernel (tmpfs does from
-  // 6.6), so only the unambiguous case is asserted.
-  EXPECT_FALSE(SupportsDirectIo("/nonexistent/disk.qcow2"));
-}
-
 TEST(CommandLineTest, DiskBootGetsBootindex) {
   Instance inst = MakeInstance();
   inst.config.disks.push_back({"root", "/pool/root.qcow2", 1 << 30, ""});
