@@ -267,7 +267,7 @@ class Vireod:
         self.sock = os.path.join(self.data_dir, "vireo.sock")
         self.log_path = os.path.join(workdir, f"vireod-{tag}.log")
         argv = [binary, "--data-dir", self.data_dir, "--socket", self.sock, "--https", https,
-                "--log-level", "warn"]
+                "--log-level", os.environ.get("BENCH_VIREOD_LOG_LEVEL", "warn")]
         if accel:
             argv += ["--accel", accel]
         argv += list(extra_args)
