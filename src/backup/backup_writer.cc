@@ -120,6 +120,11 @@ class FsBackupWriter : public BackupWriter {
     return Ok();
   }
 
+  void SetConsistency(const std::string& consistency) override {
+    std::lock_guard lock(mu_);
+    manifest_.info.consistency = consistency;
+  }
+
   Result<BackupInfo> Commit(const std::string& note) override {
     std::lock_guard lock(mu_);
     TRY(CheckUsable());

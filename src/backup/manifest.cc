@@ -42,6 +42,7 @@ Json ToJson(const BackupInfo& b) {
           {"incremental", b.incremental},
           {"parent", b.parent},
           {"note", b.note},
+          {"consistency", b.consistency},
           {"config", b.config},
           {"disks", disks}};
 }
@@ -55,6 +56,7 @@ Result<BackupInfo> BackupInfoFromJson(const Json& j) {
     b.incremental = j.value("incremental", false);
     b.parent = j.value("parent", "");
     b.note = j.value("note", "");
+    b.consistency = j.value("consistency", "");
     b.config = j.value("config", Json::object());
     for (const auto& d : j.at("disks")) {
       DiskInfo di;

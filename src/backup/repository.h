@@ -68,7 +68,11 @@ struct BackupInfo {
   bool incremental = false;  // some chunks were taken from `parent`
   std::string parent;        // the backup chunks were reused from, if any
   std::string note;          // e.g. why a full read happened
-  Json config;               // the instance config (JSON) at backup time
+  // How consistent the point in time is: "filesystem" (guest agent froze
+  // the filesystems), "crash" (as after a power cut), "stopped" (the VM was
+  // not running); "" in backups made before this was recorded.
+  std::string consistency;
+  Json config;  // the instance config (JSON) at backup time
   std::vector<DiskInfo> disks;
 };
 
@@ -156,6 +160,8 @@ class BackupWriter {
   [[nodiscard]] virtual Status PutChunk(uint64_t index,
                                         std::span<const uint8_t> data) = 0;
   [[nodiscard]] virtual Status EndDisk() = 0;
+  // Recorded in the manifest at Commit(); see BackupInfo::consistency.
+  virtual void SetConsistency(const std::string& consistency) = 0;
   // Publishes the backup atomically (manifest written, fsync'd, renamed).
   [[nodiscard]] virtual Result<BackupInfo> Commit(const std::string& note) = 0;
 };

@@ -143,6 +143,8 @@ void PrintBackup(const Json& b) {
   f.Add("Type", b.value("incremental", false)
                     ? "incremental (from " + JStr(b, "parent") + ")"
                     : "full");
+  if (!JStr(b, "consistency").empty())
+    f.Add("Consistency", JStr(b, "consistency"));
   if (!JStr(b, "note").empty()) f.Add("Note", JStr(b, "note"));
   if (b.contains("disks") && b["disks"].is_array())
     for (const auto& d : b["disks"])
@@ -201,13 +203,16 @@ CLI::App* AddBackupCommands(CLI::App& app, Context& ctx) {
         PrintJson(list);
         return Ok();
       }
-      Table t({"ID", "INSTANCE", "CREATED", "TYPE", "SIZE", "NEW DATA"});
-      for (const auto& b : list)
+      Table t({"ID", "INSTANCE", "CREATED", "TYPE", "CONSISTENCY", "SIZE",
+               "NEW DATA"});
+      for (const auto& b : list) {
+        std::string how = JStr(b, "consistency");
         t.Add({JStr(b, "id"), JStr(b, "instance"),
                FormatTime(JInt(b, "created_at")),
                b.value("incremental", false) ? "incremental" : "full",
-               HumanSize(SumDisks(b, "virtual_size")),
+               how.empty() ? "-" : how, HumanSize(SumDisks(b, "virtual_size")),
                HumanSize(SumDisks(b, "bytes_new"))});
+      }
       std::cout << t.Render();
       return Ok();
     };

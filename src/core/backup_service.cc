@@ -53,6 +53,7 @@ Json BackupInfoToJson(const backup::BackupInfo& info) {
           {"incremental", info.incremental},
           {"parent", info.parent},
           {"note", info.note},
+          {"consistency", info.consistency},
           {"config", info.config},
           {"disks", disks}};
 }
@@ -255,8 +256,13 @@ Result<backup::BackupInfo> BackupService::Backup(const std::string& instance,
   }
   std::string note;
   for (const auto& n : notes) note += (note.empty() ? "" : "; ") + n;
-  if (!exports->consistency().empty())
-    note += (note.empty() ? "" : "; ") + exports->consistency();
+  const std::string how = exports->consistency();
+  if (!how.empty()) note += (note.empty() ? "" : "; ") + how;
+  // GuestFreeze::describe() leads with the verdict; the rest is the why.
+  writer->SetConsistency(!live ? "stopped"
+                         : how.starts_with("filesystem-consistent")
+                             ? "filesystem"
+                             : "crash");
   stage("committing", 0, 1);
   ASSIGN_OR_RETURN(backup::BackupInfo info, writer->Commit(note));
   writer.reset();

@@ -131,6 +131,7 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   EXPECT_NE(note.find("filesystem-consistent (guest agent froze 1 filesystem)"),
             std::string::npos)
       << note;
+  EXPECT_EQ(b.value("consistency", ""), "filesystem") << b.dump();
   // The human-readable CLI shows it too.
   std::string shown;
   ASSERT_EQ(d.Cli({"backup", "show", b["id"].get<std::string>()}, &shown), 0);
@@ -188,6 +189,7 @@ TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
   std::string note = without.value("note", "");
   EXPECT_NE(note.find("crash-consistent (no guest agent: "), std::string::npos)
       << note;
+  EXPECT_EQ(without.value("consistency", ""), "crash") << without.dump();
   EXPECT_FALSE(without.value("id", "").empty());
   // The probe gives up after ~1.5 s.
   EXPECT_LT(without_ms, with_ms + 3000)
@@ -216,6 +218,7 @@ TEST(GuestAgent, GuestWithoutAgent) {
   Json offline = CliJson(d, {"backup", "create", "plain"});
   EXPECT_EQ(offline.value("note", "").find("consistent"), std::string::npos)
       << offline.dump();
+  EXPECT_EQ(offline.value("consistency", ""), "stopped") << offline.dump();
   ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/plain/state",
                              Json{{"action", "start"}}));
   ASSERT_TRUE(WaitForLog(*c, "plain", "VIREO-GUEST-UP", 120s))
@@ -224,6 +227,13 @@ TEST(GuestAgent, GuestWithoutAgent) {
   EXPECT_NE(live.value("note", "").find("crash-consistent (no guest agent: "),
             std::string::npos)
       << live.dump();
+  EXPECT_EQ(live.value("consistency", ""), "crash") << live.dump();
+  // Stored in the manifest: the store's listing says the same.
+  auto listed = c->Call("GET", "/1.0/backup-stores/st/backups");
+  ASSERT_TRUE(listed) << listed.error().ToString();
+  ASSERT_EQ(listed->size(), 2u) << listed->dump();
+  EXPECT_EQ((*listed)[0].value("consistency", ""), "stopped") << listed->dump();
+  EXPECT_EQ((*listed)[1].value("consistency", ""), "crash") << listed->dump();
   EXPECT_EQ(ConsoleLog(*c, "plain").find("VIREO-QGA-UP"), std::string::npos);
 }
 

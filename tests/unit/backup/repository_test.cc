@@ -98,9 +98,14 @@ TEST(BackupRepository, IncrementalReusesBaseIndex) {
   ASSERT_TRUE((*w)->BeginDisk("root", 3 * kChunkSize, full.id));
   ASSERT_TRUE((*w)->PutChunk(1, b2));
   ASSERT_TRUE((*w)->EndDisk());
+  (*w)->SetConsistency("filesystem");
   auto inc = (*w)->Commit("incremental");
   ASSERT_TRUE(inc);
   EXPECT_TRUE(inc->incremental);
+  EXPECT_EQ(inc->consistency, "filesystem");
+  // Kept in the manifest; backups that never set it read as "".
+  EXPECT_EQ((*repo)->Get(inc->id)->consistency, "filesystem");
+  EXPECT_EQ((*repo)->Get(full.id)->consistency, "");
   EXPECT_EQ(inc->parent, full.id);
   EXPECT_EQ(inc->disks[0].chunks_written, 1u);
   EXPECT_EQ(inc->disks[0].bytes_read, kChunkSize);
