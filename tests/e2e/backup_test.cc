@@ -19,29 +19,11 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 constexpr uint64_t kMiB = 1ull << 20;
 
-std::string Sh(const std::string& cmd) {
-  auto r = RunCommand({"sh", "-c", cmd}, std::chrono::seconds(300));
-  EXPECT_TRUE(r && r->status.success())
-      << cmd << ": " << (r ? r->err : r.error().ToString());
-  return r ? r->out : "";
-}
-
 uint64_t DirBytes(const std::string& dir) {
   uint64_t n = 0;
   for (auto& e : fs::recursive_directory_iterator(dir))
     if (e.is_regular_file()) n += e.file_size();
   return n;
-}
-
-Json CliJson(const Daemon& d, const std::vector<std::string>& args) {
-  std::string out, err;
-  std::vector<std::string> a = {"--json"};
-  a.insert(a.end(), args.begin(), args.end());
-  int rc = d.Cli(a, &out, &err);
-  EXPECT_EQ(rc, 0) << err;
-  Json j = Json::parse(out, nullptr, false);
-  EXPECT_TRUE(j.is_object()) << out;
-  return j.is_object() ? j : Json::object();
 }
 
 std::string DiskPath(ApiClient& c, const std::string& vm, int i) {
@@ -58,7 +40,7 @@ TEST(Backup, LiveIncrementalRestoreAndRefusals) {
   // A 128 MiB data disk full of random bytes (from the host), and an empty
   // second disk: two disks whose point in time must match.
   std::string raw = d.dir() + "/seed.raw";
-  Sh("head -c 128M /dev/urandom > " + raw);
+  ShellOut("head -c 128M /dev/urandom > " + raw);
   Json spec = GuestSpec("bk");
   spec["disks"] = Json::array({{{"source", raw}}, {{"size", "32M"}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
@@ -93,8 +75,10 @@ TEST(Backup, LiveIncrementalRestoreAndRefusals) {
   ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/bk/state",
                              Json{{"action", "pause"}}));
   std::string exp0 = d.dir() + "/exp0.qcow2", exp1 = d.dir() + "/exp1.qcow2";
-  Sh("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 0) + " " + exp0);
-  Sh("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 1) + " " + exp1);
+  ShellOut("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 0) + " " +
+           exp0);
+  ShellOut("qemu-img convert -U -O qcow2 " + DiskPath(*c, "bk", 1) + " " +
+           exp1);
   ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/bk/state",
                              Json{{"action", "resume"}}));
 
@@ -124,23 +108,23 @@ TEST(Backup, LiveIncrementalRestoreAndRefusals) {
   ASSERT_TRUE(c->CallAndWait("DELETE", "/1.0/instances/bk?force=true"));
   std::string id2 = b2["id"];
   ASSERT_EQ(d.Cli({"backup", "restore", id2}), 0);
-  Sh("qemu-img compare " + exp0 + " " + DiskPath(*c, "bk", 0));
-  Sh("qemu-img compare " + exp1 + " " + DiskPath(*c, "bk", 1));
+  ShellOut("qemu-img compare " + exp0 + " " + DiskPath(*c, "bk", 0));
+  ShellOut("qemu-img compare " + exp1 + " " + DiskPath(*c, "bk", 1));
 
   // Restoring onto an existing name: 409, nothing overwritten.
-  std::string before = Sh("md5sum < " + DiskPath(*c, "bk", 0));
+  std::string before = ShellOut("md5sum < " + DiskPath(*c, "bk", 0));
   auto r = c->RawRequest("POST",
                          "/1.0/backup-stores/st/backups/" +
                              b1["id"].get<std::string>() + "/restore",
                          "{}");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 409) << r->body;
-  EXPECT_EQ(Sh("md5sum < " + DiskPath(*c, "bk", 0)), before);
+  EXPECT_EQ(ShellOut("md5sum < " + DiskPath(*c, "bk", 0)), before);
 
   // The first backup restores as a copy, with the seed's bytes.
   ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "bk1"}),
             0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "bk1", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "bk1", 0));
 
   // A VM whose disk file was removed: a clear error.
   std::string gone = DiskPath(*c, "bk1", 1);
@@ -158,11 +142,11 @@ TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
   auto c = d.Client();
   std::string store = d.dir() + "/encstore", key = d.dir() + "/key";
   fs::create_directories(store);
-  Sh("printf '%064d' 0 | tr 0 a > " + key);
+  ShellOut("printf '%064d' 0 | tr 0 a > " + key);
   ASSERT_EQ(
       d.Cli({"backup-store", "create", "enc", store, "--encrypt-key", key}), 0);
   std::string raw = d.dir() + "/seed.raw";
-  Sh("head -c 32M /dev/urandom > " + raw);
+  ShellOut("head -c 32M /dev/urandom > " + raw);
   Json spec = GuestSpec("off");
   spec["disks"] = Json::array({{{"source", raw}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
@@ -170,21 +154,22 @@ TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
   Json b1 = CliJson(d, {"backup", "create", "off"});
   ASSERT_EQ(b1["disks"].size(), 1u) << b1.dump();
   EXPECT_EQ(b1["disks"][0]["bytes_read"].get<uint64_t>(), 32 * kMiB);
-  Sh("qemu-io -f qcow2 -c 'write -P 0x33 8M 4M' " + DiskPath(*c, "off", 0) +
-     " >/dev/null");
+  ShellOut("qemu-io -f qcow2 -c 'write -P 0x33 8M 4M' " +
+           DiskPath(*c, "off", 0) + " >/dev/null");
   Json b2 = CliJson(d, {"backup", "create", "off"});
   EXPECT_TRUE(b2["incremental"].get<bool>()) << b2.dump();
   EXPECT_EQ(b2["disks"][0]["bytes_read"].get<uint64_t>(), 4 * kMiB)
       << b2.dump();
 
   // The newest chunk file is the one only b2 uses.
-  std::string chunk = Sh("find " + store +
-                         "/chunks -type f -printf '%T@ %p\\n' | sort -n | "
-                         "tail -1 | cut -d' ' -f2");
+  std::string chunk =
+      ShellOut("find " + store +
+               "/chunks -type f -printf '%T@ %p\\n' | sort -n | "
+               "tail -1 | cut -d' ' -f2");
   while (!chunk.empty() && chunk.back() == '\n') chunk.pop_back();
   ASSERT_FALSE(chunk.empty());
-  Sh("printf 'garbage' | dd of=" + chunk +
-     " bs=1 seek=40 conv=notrunc 2>/dev/null");
+  ShellOut("printf 'garbage' | dd of=" + chunk +
+           " bs=1 seek=40 conv=notrunc 2>/dev/null");
   auto verify = c->CallAndWait("POST", "/1.0/backup-stores/enc/verify");
   ASSERT_TRUE(verify) << verify.error().ToString();
   std::string damaged = (*verify)["damaged"].dump();
@@ -193,13 +178,13 @@ TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
   EXPECT_EQ(damaged.find(b1["id"].get<std::string>()), std::string::npos)
       << verify->dump();
   ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "r1"}), 0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "r1", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "r1", 0));
 
   // Another valid key in the key file: once the daemon reopens the store
   // (after a restart; open stores are cached), restore and show refuse with
   // a clear error and create nothing.
   pid_t before = d.pid();
-  Sh("printf '%064d' 0 | tr 0 b > " + key);
+  ShellOut("printf '%064d' 0 | tr 0 b > " + key);
   d.Stop();
   d.Start();
   ASSERT_NE(d.pid(), before);
@@ -218,12 +203,12 @@ TEST(Backup, OfflineEncryptedIncrementalAndDamage) {
             std::string::npos)
       << shown->dump();
   // The right key back: the store and b1 are intact.
-  Sh("printf '%064d' 0 | tr 0 a > " + key);
+  ShellOut("printf '%064d' 0 | tr 0 a > " + key);
   d.Stop();
   d.Start();
   c = d.Client();
   ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "r2"}), 0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "r2", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "r2", 0));
 }
 
 // A base backup made with 4 MiB chunks (before chunk sizes were recorded and
@@ -238,7 +223,7 @@ TEST(Backup, BaseWithOtherChunkSizeMeansFullRead) {
   fs::create_directories(store);
   ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
   std::string raw = d.dir() + "/seed.raw";
-  Sh("head -c 16M /dev/urandom > " + raw);
+  ShellOut("head -c 16M /dev/urandom > " + raw);
   Json spec = GuestSpec("cs");
   spec["disks"] = Json::array({{{"source", raw}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
@@ -264,21 +249,22 @@ TEST(Backup, BaseWithOtherChunkSizeMeansFullRead) {
   Json old = CliJson(d, {"backup", "show", b1["id"].get<std::string>()});
   ASSERT_EQ(old["disks"][0]["chunk_size"], 4 * kMiB) << old.dump();
 
-  Sh("qemu-io -f qcow2 -c 'write -P 0x44 1M 64k' " + DiskPath(*c, "cs", 0) +
-     " >/dev/null");
+  ShellOut("qemu-io -f qcow2 -c 'write -P 0x44 1M 64k' " +
+           DiskPath(*c, "cs", 0) + " >/dev/null");
   Json b2 = CliJson(d, {"backup", "create", "cs"});
   EXPECT_FALSE(b2["incremental"].get<bool>()) << b2.dump();
   EXPECT_EQ(b2["disks"][0]["bytes_read"].get<uint64_t>(), 16 * kMiB);
   EXPECT_NE(b2["note"].get<std::string>().find("uses 4096 KiB chunks"),
             std::string::npos)
       << b2.dump();
-  Sh("qemu-io -f qcow2 -c 'write -P 0x55 2M 64k' " + DiskPath(*c, "cs", 0) +
-     " >/dev/null");
+  ShellOut("qemu-io -f qcow2 -c 'write -P 0x55 2M 64k' " +
+           DiskPath(*c, "cs", 0) + " >/dev/null");
   Json b3 = CliJson(d, {"backup", "create", "cs"});
   EXPECT_TRUE(b3["incremental"].get<bool>()) << b3.dump();
   EXPECT_EQ(b3["disks"][0]["bytes_read"].get<uint64_t>(), 256 * 1024);
   ASSERT_EQ(d.Cli({"backup", "restore", b3["id"].get<std::string>(), "r3"}), 0);
-  Sh("qemu-img compare " + DiskPath(*c, "cs", 0) + " " + DiskPath(*c, "r3", 0));
+  ShellOut("qemu-img compare " + DiskPath(*c, "cs", 0) + " " +
+           DiskPath(*c, "r3", 0));
 }
 
 // kill -9 of vireod in the middle of a live backup (reads are paced by
@@ -294,7 +280,7 @@ TEST(Backup, KillDuringLiveBackup) {
   fs::create_directories(store);
   ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
   std::string raw = d.dir() + "/big.raw";
-  Sh("head -c 256M /dev/urandom > " + raw);
+  ShellOut("head -c 256M /dev/urandom > " + raw);
   Json spec = GuestSpec("k");
   spec["disks"] = Json::array({{{"source", raw}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
@@ -340,7 +326,7 @@ TEST(Backup, KillDuringLiveBackup) {
   ASSERT_TRUE(verify) << verify.error().ToString();
   EXPECT_EQ((*verify)["damaged"].size(), 0u) << verify->dump();
 
-  std::string log_before = Sh("cat " + d.dir() + "/vireod.log");
+  std::string log_before = ShellOut("cat " + d.dir() + "/vireod.log");
   Json b3 = CliJson(d, {"backup", "create", "k", "--store", "st2"});
   ASSERT_EQ(b3["disks"].size(), 1u) << b3.dump();
   EXPECT_EQ(b3["disks"][0]["bytes_read"].get<uint64_t>(), 256 * kMiB);
@@ -348,7 +334,7 @@ TEST(Backup, KillDuringLiveBackup) {
             std::string::npos)
       << b3.dump();
   std::string log =
-      Sh("cat " + d.dir() + "/vireod.log").substr(log_before.size());
+      ShellOut("cat " + d.dir() + "/vireod.log").substr(log_before.size());
   EXPECT_NE(log.find("removed leftover backup node vbf"), std::string::npos)
       << log;
   EXPECT_FALSE(fs::exists(work_dir));
@@ -357,11 +343,11 @@ TEST(Backup, KillDuringLiveBackup) {
   EXPECT_EQ((*verify2)["damaged"].size(), 0u) << verify2->dump();
 
   ASSERT_EQ(d.Cli({"backup", "restore", b1["id"].get<std::string>(), "k1"}), 0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "k1", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "k1", 0));
   ASSERT_EQ(d.Cli({"backup", "restore", b3["id"].get<std::string>(), "k3",
                    "--store", "st2"}),
             0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "k3", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "k3", 0));
 }
 
 // Scheduled backups from the instance options: every 2 s to store "st",
@@ -374,7 +360,7 @@ TEST(Backup, ScheduledBackupsArePrunedToKeepLast) {
   fs::create_directories(store);
   ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
   std::string raw = d.dir() + "/small.raw";
-  Sh("head -c 8M /dev/urandom > " + raw);
+  ShellOut("head -c 8M /dev/urandom > " + raw);
   Json spec = GuestSpec("sch");
   spec["disks"] = Json::array({{{"source", raw}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));
@@ -391,7 +377,7 @@ TEST(Backup, ScheduledBackupsArePrunedToKeepLast) {
 
   // Three scheduled runs, counted in the log; the store keeps two.
   auto runs = [&] {
-    std::string log = Sh("cat " + d.dir() + "/vireod.log");
+    std::string log = ShellOut("cat " + d.dir() + "/vireod.log");
     size_t n = 0;
     for (size_t p = 0;
          (p = log.find("scheduled backup of 'sch'", p)) != std::string::npos;
@@ -416,7 +402,7 @@ TEST(Backup, ScheduledBackupsArePrunedToKeepLast) {
   ASSERT_FALSE(newest.empty()) << list.dump();
   newest = newest.substr(newest.rfind('/') + 1);
   ASSERT_EQ(d.Cli({"backup", "restore", newest, "sch2"}), 0);
-  Sh("qemu-img compare " + raw + " " + DiskPath(*c, "sch2", 0));
+  ShellOut("qemu-img compare " + raw + " " + DiskPath(*c, "sch2", 0));
 
   // Unsetting the schedule stops it.
   ASSERT_EQ(d.Cli({"config", "unset", "sch", "backups.schedule"}), 0);

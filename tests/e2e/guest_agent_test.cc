@@ -20,24 +20,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string Sh(const std::string& cmd) {
-  auto r = RunCommand({"sh", "-c", cmd}, std::chrono::seconds(300));
-  EXPECT_TRUE(r && r->status.success())
-      << cmd << ": " << (r ? r->err : r.error().ToString());
-  return r ? r->out : "";
-}
-
-Json CliJson(const Daemon& d, const std::vector<std::string>& args) {
-  std::string out, err;
-  std::vector<std::string> a = {"--json"};
-  a.insert(a.end(), args.begin(), args.end());
-  int rc = d.Cli(a, &out, &err);
-  EXPECT_EQ(rc, 0) << err;
-  Json j = Json::parse(out, nullptr, false);
-  EXPECT_TRUE(j.is_object()) << out;
-  return j.is_object() ? j : Json::object();
-}
-
 int64_t MillisSince(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
                                                                t0)
@@ -103,7 +85,7 @@ std::string FileInBackup(const Daemon& d, ApiClient& c, const Json& backup,
       0);
   std::string disk = GetInstance(c, restored)["config"]["disks"][0]["path"];
   std::string raw = d.dir() + "/" + restored + ".raw";
-  Sh("qemu-img convert -O raw " + disk + " " + raw);
+  ShellOut("qemu-img convert -O raw " + disk + " " + raw);
   auto r = RunCommand({"debugfs", "-R", "cat /" + name, raw}, 60s);
   return r && r->status.success() ? r->out : "";
 }

@@ -257,6 +257,24 @@ std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
   return std::nullopt;
 }
 
+std::string ShellOut(const std::string& cmd) {
+  auto r = RunCommand({"sh", "-c", cmd}, std::chrono::seconds(300));
+  EXPECT_TRUE(r && r->status.success())
+      << cmd << ": " << (r ? r->err : r.error().ToString());
+  return r ? r->out : "";
+}
+
+Json CliJson(const Daemon& d, const std::vector<std::string>& args) {
+  std::string out, err;
+  std::vector<std::string> a = {"--json"};
+  a.insert(a.end(), args.begin(), args.end());
+  int rc = d.Cli(a, &out, &err);
+  EXPECT_EQ(rc, 0) << err;
+  Json j = Json::parse(out, nullptr, false);
+  EXPECT_TRUE(j.is_object()) << out;
+  return j.is_object() ? j : Json::object();
+}
+
 Json GetInstance(ApiClient& c, const std::string& name) {
   auto r = c.Call("GET", "/1.0/instances/" + name);
   return r ? *r : Json();

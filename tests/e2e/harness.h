@@ -71,6 +71,11 @@ bool WaitForLog(ApiClient& c, const std::string& name,
 bool WaitForState(ApiClient& c, const std::string& name,
                   const std::string& state, std::chrono::seconds timeout);
 Json GetInstance(ApiClient& c, const std::string& name);
+// Runs `cmd` with sh -c; a failure fails the test. Returns stdout.
+std::string ShellOut(const std::string& cmd);
+// Runs `vireo --json ARGS...`; a non-zero exit or a non-object reply fails
+// the test (and gives {}).
+Json CliJson(const Daemon& d, const std::vector<std::string>& args);
 int CountOccurrences(const std::string& text, const std::string& needle);
 bool ProcessAlive(pid_t pid);
 // The real uid of a process, or -1.
