@@ -34,8 +34,7 @@ TEST(Backup, LiveIncrementalRestoreAndRefusals) {
   Daemon d;
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
 
   // A 128 MiB data disk full of random bytes (from the host), and an empty
   // second disk: two disks whose point in time must match.
@@ -220,8 +219,7 @@ TEST(Backup, BaseWithOtherChunkSizeMeansFullRead) {
   Daemon d;
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   std::string raw = d.dir() + "/seed.raw";
   ShellOut("head -c 16M /dev/urandom > " + raw);
   Json spec = GuestSpec("cs");
@@ -277,8 +275,7 @@ TEST(Backup, KillDuringLiveBackup) {
   Daemon d({"--backup-rate-limit", "32"});
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   std::string raw = d.dir() + "/big.raw";
   ShellOut("head -c 256M /dev/urandom > " + raw);
   Json spec = GuestSpec("k");
@@ -288,8 +285,7 @@ TEST(Backup, KillDuringLiveBackup) {
   ASSERT_TRUE(c->CallAndWait("PUT", "/1.0/instances/k/state",
                              Json{{"action", "start"}}));
   std::string store2 = d.dir() + "/store2";
-  fs::create_directories(store2);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st2", store2}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st2", store2));
   auto op = c->Call("POST", "/1.0/instances/k/backups", Json{{"store", "st2"}});
   ASSERT_TRUE(op) << op.error().ToString();
   std::string op_url = (*op)["operation"].get<std::string>();
@@ -357,8 +353,7 @@ TEST(Backup, ScheduledBackupsArePrunedToKeepLast) {
   Daemon d({"--backup-tick-ms", "200"});
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   std::string raw = d.dir() + "/small.raw";
   ShellOut("head -c 8M /dev/urandom > " + raw);
   Json spec = GuestSpec("sch");

@@ -94,8 +94,7 @@ TEST(GuestAgent, LiveBackupFreezesTheGuestFilesystemAndThaws) {
   Daemon d;
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   BootWithFilesystem(*c, "ga");
   if (HasFatalFailure()) return;
 
@@ -138,8 +137,7 @@ TEST(GuestAgent, BackupWithoutAnAnsweringAgentIsCrashConsistentAndQuick) {
   Daemon d;
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   BootWithFilesystem(*c, "na");
   if (HasFatalFailure()) return;
 
@@ -192,8 +190,7 @@ TEST(GuestAgent, GuestWithoutAgent) {
   Daemon d;
   auto c = d.Client();
   std::string store = d.dir() + "/store";
-  fs::create_directories(store);
-  ASSERT_EQ(d.Cli({"backup-store", "create", "st", store}), 0);
+  ASSERT_TRUE(CreateBackupStore(d, "st", store));
   Json spec = GuestSpec("plain", "vireo.qga=0");
   spec["disks"] = Json::array({{{"size", "16M"}}});
   ASSERT_TRUE(c->CallAndWait("POST", "/1.0/instances", spec));

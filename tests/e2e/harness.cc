@@ -257,6 +257,21 @@ std::optional<std::string> GuestRun(ApiClient& c, const std::string& name,
   return std::nullopt;
 }
 
+::testing::AssertionResult CreateBackupStore(const Daemon& d,
+                                             const std::string& name,
+                                             const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec)
+    return ::testing::AssertionFailure()
+           << "mkdir " << path << ": " << ec.message();
+  std::string out, err;
+  if (d.Cli({"backup-store", "create", name, path}, &out, &err) != 0)
+    return ::testing::AssertionFailure()
+           << "vireo backup-store create " << name << ": " << err;
+  return ::testing::AssertionSuccess();
+}
+
 std::string ShellOut(const std::string& cmd) {
   auto r = RunCommand({"sh", "-c", cmd}, std::chrono::seconds(300));
   EXPECT_TRUE(r && r->status.success())

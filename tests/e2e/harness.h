@@ -1,5 +1,6 @@
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -71,6 +72,10 @@ bool WaitForLog(ApiClient& c, const std::string& name,
 bool WaitForState(ApiClient& c, const std::string& name,
                   const std::string& state, std::chrono::seconds timeout);
 Json GetInstance(ApiClient& c, const std::string& name);
+// Makes directory `path` and registers it as backup store `name`.
+::testing::AssertionResult CreateBackupStore(const Daemon& d,
+                                             const std::string& name,
+                                             const std::string& path);
 // Runs `cmd` with sh -c; a failure fails the test. Returns stdout.
 std::string ShellOut(const std::string& cmd);
 // Runs `vireo --json ARGS...`; a non-zero exit or a non-object reply fails

@@ -11,27 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "backup/repository.h"
 
 namespace vireo::backup::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "vireo-backup-test-XXXXXX")
-            .string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::vireo::test::TempDir;
 
 // A chunk-sized buffer of pseudo-random bytes determined by `seed`.
 inline std::vector<uint8_t> RandomChunk(uint32_t seed,

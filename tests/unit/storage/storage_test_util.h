@@ -7,27 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "common/process.h"
 
 namespace vireo::testing_util {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "vireo-storage-XXXXXX")
-            .string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::vireo::test::TempDir;
 
 inline void WriteFile(const std::string& path, const std::string& data,
                       size_t offset = 0) {

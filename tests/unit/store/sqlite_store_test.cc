@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "../temp_dir.h"
 #include "store/sqlite/migrations.h"
 
 namespace vireo {
@@ -16,22 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / "vireo-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::vireo::test::TempDir;
 
 Instance MakeInstance(const std::string& name, const std::string& id) {
   Instance inst;
